@@ -1,0 +1,156 @@
+"""The command line: ``python -m geo validate`` and ``python -m geo match``.
+
+Exit codes: 0 success, 1 invalid input (every problem printed), 2 unusable
+arguments (missing file, unknown format). Errors are one line on stderr,
+never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from geo import settings
+from geo.dataset import load_dataset
+from geo.errors import GeoError, InputError
+from geo.export import check_output_path, write_links
+from geo.pipeline import match
+from geo.schema import Dataset
+from geo.taxonomy import load_taxonomy
+
+EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; returns the exit code."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.run(args)
+    except InputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except GeoError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text.replace(",", "."))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be above 0")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number above 0")
+    return int(text)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m geo",
+        description="Find industrial symbiosis links between facilities.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    check = commands.add_parser("validate", help="check facilities and flows files and list every problem")
+    check.add_argument("facilities", type=Path, help="facilities file (CSV, XLSX, GeoJSON or GeoPackage)")
+    check.add_argument("flows", type=Path, nargs="?", help="flows file, unless the facilities file holds them")
+    check.set_defaults(run=_validate)
+
+    find = commands.add_parser("match", help="rank the possible links and write them to a file")
+    find.add_argument("--facilities", type=Path, required=True, help="facilities file")
+    find.add_argument("--flows", type=Path, help="flows file, unless the facilities file holds them")
+    find.add_argument("--infer", action="store_true", help="infer typical flows from NACE codes for facilities that declare none")
+    find.add_argument("--max-km", type=_positive_float, help="replace every resource's default maximum distance (km)")
+    find.add_argument("--top", type=_positive_int, help="keep only the best N links")
+    find.add_argument("--skip-invalid", action="store_true", help="leave out invalid rows (each is named) instead of stopping")
+    find.add_argument("--out", type=Path, required=True, help="output file: .csv, .xlsx, .geojson or .gpkg")
+    find.set_defaults(run=_match)
+    return parser
+
+
+def _validate(args: argparse.Namespace) -> int:
+    data = load_dataset(args.facilities, args.flows)
+    for problem in data.report.problems:
+        print(problem.format())
+    errors, warnings = len(data.report.errors), len(data.report.warnings)
+    summary = (
+        f"{len(data.facilities)} valid facilities, {len(data.flows)} valid flows; "
+        f"{errors} error{'s' * (errors != 1)}, {warnings} warning{'s' * (warnings != 1)}"
+    )
+    print(summary)
+    return EXIT_OK if data.report.ok else EXIT_INVALID
+
+
+def _match(args: argparse.Namespace) -> int:
+    out = check_output_path(args.out)
+    taxonomy = load_taxonomy()
+    data = load_dataset(args.facilities, args.flows, taxonomy=taxonomy)
+    for problem in data.report.warnings:
+        print(problem.format(), file=sys.stderr)
+    if not data.report.ok:
+        if not args.skip_invalid:
+            for problem in data.report.errors:
+                print(problem.format(), file=sys.stderr)
+            n = len(data.report.errors)
+            print(f"error: {n} problem{'s' * (n != 1)} in the input; fix them or use --skip-invalid", file=sys.stderr)
+            return EXIT_INVALID
+        _print_skipped(data)
+    if data.facilities.empty:
+        print("error: no valid facilities to match", file=sys.stderr)
+        return EXIT_INVALID
+    print("notice: no road network loaded; road distances are estimated as straight-line "
+          f"distance x {settings.ROAD_CIRCUITY_FACTOR} (distance_source=estimate)", file=sys.stderr)
+    result = match(data, taxonomy=taxonomy, infer=args.infer, max_km=args.max_km, top=args.top)
+    _print_summary(result, args)
+    write_links(result.links, out, method=_method(args))
+    print(f"wrote {len(result.links)} links to {out}")
+    return EXIT_OK
+
+
+def _print_skipped(data: Dataset) -> None:
+    for record in data.skipped.itertuples(index=False):
+        who = f" (facility {record.facility_id})" if record.facility_id else ""
+        print(f"skipped: {record.file}, row {record.row}{who}: {record.reason}", file=sys.stderr)
+    print(f"skipped {len(data.skipped)} invalid rows", file=sys.stderr)
+
+
+def _print_summary(result, args: argparse.Namespace) -> None:
+    s = result.stats
+    if args.infer:
+        print(f"inferred {result.inferred} flows from sector profiles", file=sys.stderr)
+        for r in result.not_inferred.itertuples(index=False):
+            print(f"note: facility {r.facility_id} has no flows and none could be inferred: {r.reason}", file=sys.stderr)
+    elif result.without_flows:
+        n = len(result.without_flows)
+        print(f"note: {n} facilit{'ies' if n != 1 else 'y'} without flows "
+              f"({', '.join(result.without_flows[:5])}{', ...' if n > 5 else ''}); use --infer to infer them from NACE codes",
+              file=sys.stderr)
+    print(
+        f"{s.supplies} supplies x {s.demands} demands: {s.within_buffer} compatible pairs within the straight-line buffer, "
+        f"{s.beyond_max_road_distance} dropped beyond the maximum road distance, "
+        f"{result.total_links} links",
+        file=sys.stderr,
+    )
+
+
+def _method(args: argparse.Namespace) -> dict[str, str]:
+    weights = settings.ScoringWeights()
+    return {
+        "facilities": str(args.facilities),
+        "flows": str(args.flows or ""),
+        "inferred flows": "yes" if args.infer else "no",
+        "maximum distance": f"{args.max_km} km for every resource" if args.max_km else "each resource's default",
+        "distance": f"estimate: geodesic distance x road circuity factor {settings.ROAD_CIRCUITY_FACTOR}",
+        "travel time": f"estimated road distance at {settings.ESTIMATE_TRUCK_SPEED_KMH:g} km/h",
+        "score weights": (f"CO2 {weights.co2}, value {weights.value}, distance {weights.distance}, "
+                          f"compatibility {weights.compatibility}"),
+        "knowledge base": "data/knowledge (see SOURCES.md)",
+    }

@@ -1,0 +1,141 @@
+"""Writing ranked links to CSV, Excel, GeoJSON or GeoPackage.
+
+:func:`write_links` picks the format from the file suffix and writes
+atomically (to a temporary file beside the target, then renamed), so an
+interrupted export never leaves half a file where a good one was. Text is
+written as text: CSV is UTF-8 with a byte-order mark so Excel shows Nordic
+letters, and in Excel workbooks a name such as ``=SUM(A1)`` stays a string
+instead of becoming a formula.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import geopandas as gpd
+import pandas as pd
+import pyogrio
+from openpyxl import Workbook
+from openpyxl.styles import Font
+from openpyxl.utils import get_column_letter
+
+from geo import settings
+from geo.errors import InputError
+
+__all__ = ["OUTPUT_SUFFIXES", "check_output_path", "write_links"]
+
+OUTPUT_SUFFIXES = (".csv", ".xlsx", ".geojson", ".gpkg")
+
+_DECIMALS = {
+    "score": 1, "quantity": 3, "distance_km": 2, "straight_km": 2, "travel_time_min": 1,
+    "max_distance_km": 1, "co2_saved_t_per_yr": 1, "value_eur_per_yr": 0,
+    "transport_cost_eur_per_yr": 0, "transport_co2_t_per_yr": 2, "avoided_co2_t_per_yr": 1,
+    "gross_value_eur_per_yr": 0, "supply_lon": 6, "supply_lat": 6, "demand_lon": 6, "demand_lat": 6,
+}
+
+
+def check_output_path(path: str | Path) -> Path:
+    """Refuse an output path of an unknown kind or in a missing folder, before any work."""
+    path = Path(path)
+    if path.suffix.lower() not in OUTPUT_SUFFIXES:
+        msg = f"{path}: output must end in one of {', '.join(OUTPUT_SUFFIXES)}"
+        raise InputError(msg)
+    if not path.parent.exists():
+        raise InputError(f"{path}: folder {path.parent} does not exist")
+    return path
+
+
+def write_links(links: gpd.GeoDataFrame, path: str | Path, *, method: dict[str, str] | None = None) -> Path:
+    """Write links to ``path``; the suffix decides the format.
+
+    Parameters
+    ----------
+    links : GeoDataFrame
+        Ranked links (LineStrings in EPSG:4326).
+    path : str or Path
+        ``.csv`` (UTF-8 with BOM, no geometry, coordinates as columns),
+        ``.xlsx`` (sheet ``links`` plus sheet ``method`` when given),
+        ``.geojson`` or ``.gpkg`` (layer ``links``) with LineStrings.
+    method : dict, optional
+        Assumptions of the run (name to text) for the Excel ``method`` sheet.
+
+    Returns
+    -------
+    Path
+        The file written.
+    """
+    path = check_output_path(path)
+    suffix = path.suffix.lower()
+    rounded = _rounded(links)
+    with _atomic(path) as tmp:
+        if suffix == ".csv":
+            pd.DataFrame(rounded.drop(columns="geometry")).to_csv(tmp, index=False, encoding="utf-8-sig")
+        elif suffix == ".xlsx":
+            _write_xlsx(pd.DataFrame(rounded.drop(columns="geometry")), tmp, method or {})
+        else:
+            driver = "GeoJSON" if suffix == ".geojson" else "GPKG"
+            frame = rounded.to_crs(settings.WGS84)
+            pyogrio.write_dataframe(frame, tmp, driver=driver, layer="links")
+    return path
+
+
+def _rounded(links: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    out = links.copy()
+    for column, decimals in _DECIMALS.items():
+        if column in out.columns:
+            out[column] = out[column].astype(float).round(decimals)
+    return out
+
+
+class _atomic:
+    """Context manager yielding a temporary path that replaces ``path`` on success."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __enter__(self) -> str:
+        fd, self.tmp = tempfile.mkstemp(prefix=f".{self.path.stem}-", suffix=self.path.suffix, dir=self.path.parent)
+        os.close(fd)
+        os.unlink(self.tmp)
+        return self.tmp
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            os.replace(self.tmp, self.path)
+        elif os.path.exists(self.tmp):
+            os.unlink(self.tmp)
+
+
+def _write_xlsx(frame: pd.DataFrame, path: str, method: dict[str, str]) -> None:
+    book = Workbook()
+    sheet = book.active
+    sheet.title = "links"
+    _fill(sheet, frame)
+    if method:
+        _fill(book.create_sheet("method"), pd.DataFrame({"item": list(method), "value": list(method.values())}))
+    book.save(path)
+
+
+def _fill(sheet, frame: pd.DataFrame) -> None:
+    sheet.append(list(frame.columns))
+    for cell in sheet[1]:
+        cell.font = Font(bold=True)
+    for values in frame.itertuples(index=False):
+        sheet.append([None if _blank(v) else (v.item() if hasattr(v, "item") else v) for v in values])
+    for row in sheet.iter_rows(min_row=2):
+        for cell in row:
+            if cell.data_type == "f":
+                cell.data_type = "s"
+    sheet.freeze_panes = "A2"
+    for i, column in enumerate(frame.columns, start=1):
+        width = max(len(str(column)), *(len(str(v)) for v in frame[column].head(200))) if len(frame) else len(column)
+        sheet.column_dimensions[get_column_letter(i)].width = min(max(width + 2, 8), 60)
+
+
+def _blank(value) -> bool:
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):
+        return False

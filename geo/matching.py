@@ -1,0 +1,239 @@
+"""Finding candidate links: which supply can reach which compatible demand.
+
+:func:`find_candidates` projects facilities to ETRS89-LAEA (EPSG:3035) and,
+for each supplied resource, queries one STRtree of the compatible demands with
+every supply point at once (``dwithin`` its own maximum distance: the exact
+form of a per-flow buffer). Exact geodesic distances then confirm the
+straight-line buffer, and :func:`geo.distance.link_distances` gives the road
+distance that must also stay within the maximum. No Python loop runs over
+pairs; the only loop is over the few dozen supplied resource codes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from geo import settings
+from geo.distance import link_distances
+from geo.taxonomy import Taxonomy
+
+__all__ = ["CandidateStats", "find_candidates", "laea_margin", "supply_buffers"]
+
+_FLOW_FIELDS = (
+    "flow_id", "facility_id", "resource", "quantity", "unit", "ewc", "description",
+    "max_distance_km", "confidential", "basis",
+)
+
+_FACILITY_FIELDS = ("name", "nace", "country", "cluster")
+
+
+@dataclass
+class CandidateStats:
+    """Counts from one candidate search, for reporting what was left out and why."""
+
+    supplies: int = 0
+    demands: int = 0
+    within_buffer: int = 0
+    beyond_max_road_distance: int = 0
+    unroutable: int = 0
+    same_facility: int = 0
+    notes: list[str] = field(default_factory=list)
+
+
+def laea_margin(lon: np.ndarray, lat: np.ndarray) -> float:
+    """Factor by which a LAEA search radius must grow to miss no pair.
+
+    ETRS89-LAEA keeps areas, not lengths: at angular distance ``c`` from its
+    centre (52N, 10E) lengths shrink radially by ``cos(c/2)``. Dividing the
+    radius by that factor for the farthest point makes the projected
+    ``dwithin`` query a safe superset of the true geodesic buffer.
+    """
+    if len(lon) == 0:
+        return 1.0
+    lat0, lon0 = np.radians(52.0), np.radians(10.0)
+    phi, lam = np.radians(np.asarray(lat, float)), np.radians(np.asarray(lon, float))
+    cos_c = np.sin(lat0) * np.sin(phi) + np.cos(lat0) * np.cos(phi) * np.cos(lam - lon0)
+    c_max = float(np.arccos(np.clip(cos_c, -1.0, 1.0)).max())
+    return 1.0 / np.cos(c_max / 2.0) * 1.001
+
+
+def supply_limits_km(supply: pd.DataFrame, taxonomy: Taxonomy, *, max_km: float | None = None) -> pd.Series:
+    """Maximum road distance per supply flow.
+
+    The flow's own ``max_distance_km`` wins; otherwise ``max_km`` when given
+    (the command line's ``--max-km``), otherwise the resource's default.
+    """
+    default = supply["resource"].map(taxonomy.resources["max_distance_km"]).astype(float)
+    if max_km is not None:
+        default = pd.Series(float(max_km), index=supply.index)
+    return supply["max_distance_km"].astype(float).fillna(default)
+
+
+def find_candidates(
+    facilities: gpd.GeoDataFrame,
+    flows: pd.DataFrame,
+    taxonomy: Taxonomy,
+    *,
+    max_km: float | None = None,
+) -> tuple[pd.DataFrame, CandidateStats]:
+    """All compatible supply-demand pairs within their maximum distance.
+
+    A pair is a candidate when the demand's resource accepts the supply's
+    (same code, a group containing it, or a compatibility rule), the two
+    flows belong to different facilities, and both the straight-line and the
+    road distance are within the limit: the supply's maximum distance (see
+    :func:`supply_limits_km`), or the demand's own ``max_distance_km`` when
+    that is smaller.
+
+    Parameters
+    ----------
+    facilities : GeoDataFrame
+        Validated facilities in EPSG:4326.
+    flows : DataFrame
+        Validated (and possibly inferred) flows.
+    taxonomy : Taxonomy
+        Compatibility table and resource defaults.
+    max_km : float, optional
+        Replaces every resource's default maximum distance.
+
+    Returns
+    -------
+    candidates : DataFrame
+        One row per pair: ``supply_*`` and ``demand_*`` copies of the flow
+        fields, the two ends' ``*_lon``/``*_lat``, ``strength``, ``rule``,
+        ``reason``, ``rule_source``, ``max_distance_km`` (the limit applied),
+        and the columns of :func:`geo.distance.link_distances`.
+    stats : CandidateStats
+        Counts of pairs found and left out.
+    """
+    stats = CandidateStats()
+    if facilities.crs is None or facilities.crs.to_epsg() != 4326:
+        raise ValueError(f"facilities must be in {settings.WGS84}, got {facilities.crs}")
+    fac_index = pd.Index(facilities["facility_id"])
+    lon = facilities.geometry.x.to_numpy()
+    lat = facilities.geometry.y.to_numpy()
+    metric = facilities.geometry.to_crs(settings.METRIC_CRS)
+    x, y = metric.x.to_numpy(), metric.y.to_numpy()
+    margin = laea_margin(lon, lat)
+
+    flows = flows[flows["facility_id"].isin(fac_index)]
+    supply = flows[flows["direction"] == "supply"].reset_index(drop=True)
+    demand = flows[flows["direction"] == "demand"].reset_index(drop=True)
+    stats.supplies, stats.demands = len(supply), len(demand)
+    s_fac = fac_index.get_indexer(supply["facility_id"])
+    d_fac = fac_index.get_indexer(demand["facility_id"])
+    s_limit = supply_limits_km(supply, taxonomy, max_km=max_km).to_numpy()
+    d_limit = demand["max_distance_km"].astype(float).fillna(np.inf).to_numpy()
+
+    s_idx, d_idx, compat_idx = _join(supply, demand, x, y, s_fac, d_fac, s_limit, margin, taxonomy)
+    same = s_fac[s_idx] == d_fac[d_idx]
+    stats.same_facility = int(same.sum())
+    s_idx, d_idx, compat_idx = s_idx[~same], d_idx[~same], compat_idx[~same]
+
+    limit = np.minimum(s_limit[s_idx], d_limit[d_idx])
+    dist = link_distances(lon[s_fac[s_idx]], lat[s_fac[s_idx]], lon[d_fac[d_idx]], lat[d_fac[d_idx]])
+    in_buffer = dist["straight_km"].to_numpy() <= limit
+    stats.within_buffer = int(in_buffer.sum())
+    road = dist["distance_km"].to_numpy()
+    routed = ~np.isnan(road)
+    stats.unroutable = int((in_buffer & ~routed).sum())
+    keep = in_buffer & routed & (road <= limit)
+    stats.beyond_max_road_distance = int((in_buffer & routed & (road > limit)).sum())
+
+    s_idx, d_idx, compat_idx, limit = s_idx[keep], d_idx[keep], compat_idx[keep], limit[keep]
+    compat = taxonomy.compatibility
+    parts = [
+        _prefixed(supply, s_idx, "supply"),
+        _facility_fields(facilities, s_fac[s_idx], "supply"),
+        _prefixed(demand, d_idx, "demand"),
+        _facility_fields(facilities, d_fac[d_idx], "demand"),
+        pd.DataFrame(
+            {
+                "supply_lon": lon[s_fac[s_idx]], "supply_lat": lat[s_fac[s_idx]],
+                "demand_lon": lon[d_fac[d_idx]], "demand_lat": lat[d_fac[d_idx]],
+                "max_distance_km": limit,
+            }
+        ),
+        compat.iloc[compat_idx][["strength", "rule", "reason", "rule_source"]].reset_index(drop=True),
+        dist[keep].reset_index(drop=True),
+    ]
+    return pd.concat(parts, axis=1), stats
+
+
+def _join(
+    supply: pd.DataFrame,
+    demand: pd.DataFrame,
+    x: np.ndarray,
+    y: np.ndarray,
+    s_fac: np.ndarray,
+    d_fac: np.ndarray,
+    s_limit: np.ndarray,
+    margin: float,
+    taxonomy: Taxonomy,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Index pairs (supply, demand, compatibility row) within the projected buffer.
+
+    One STRtree per supplied resource over the demands that accept it,
+    queried with every supply of that resource at once.
+    """
+    compat = taxonomy.compatibility
+    accepts = compat.groupby("supply_resource").indices
+    demand_codes = compat["demand_resource"].to_numpy()
+    d_points = shapely.points(x[d_fac], y[d_fac]) if len(demand) else np.empty(0, dtype=object)
+    s_points = shapely.points(x[s_fac], y[s_fac]) if len(supply) else np.empty(0, dtype=object)
+    d_resource = demand["resource"].to_numpy()
+    out_s, out_d, out_c = [], [], []
+    for resource, s_rows in supply.groupby("resource").indices.items():
+        rows = accepts.get(resource)
+        if rows is None:
+            continue
+        code_to_rule = pd.Series(rows, index=demand_codes[rows])
+        d_rows = np.flatnonzero(np.isin(d_resource, code_to_rule.index))
+        if len(d_rows) == 0:
+            continue
+        tree = shapely.STRtree(d_points[d_rows])
+        radius = s_limit[s_rows] * 1000.0 * margin
+        q_s, q_d = tree.query(s_points[s_rows], predicate="dwithin", distance=radius)
+        d_hit = d_rows[q_d]
+        out_s.append(s_rows[q_s])
+        out_d.append(d_hit)
+        out_c.append(code_to_rule.loc[d_resource[d_hit]].to_numpy())
+    if not out_s:
+        empty = np.empty(0, dtype=int)
+        return empty, empty, empty
+    return np.concatenate(out_s), np.concatenate(out_d), np.concatenate(out_c)
+
+
+def _prefixed(frame: pd.DataFrame, idx: np.ndarray, prefix: str) -> pd.DataFrame:
+    fields = [f for f in _FLOW_FIELDS if f in frame.columns]
+    part = frame.iloc[idx][fields].reset_index(drop=True)
+    return part.add_prefix(f"{prefix}_")
+
+
+def _facility_fields(facilities: gpd.GeoDataFrame, positions: np.ndarray, prefix: str) -> pd.DataFrame:
+    part = pd.DataFrame(facilities.iloc[positions][list(_FACILITY_FIELDS)]).reset_index(drop=True)
+    return part.add_prefix(f"{prefix}_")
+
+
+def supply_buffers(
+    facilities: gpd.GeoDataFrame, flows: pd.DataFrame, taxonomy: Taxonomy, *, max_km: float | None = None
+) -> gpd.GeoDataFrame:
+    """Buffer polygons of each supply flow's maximum distance, for drawing.
+
+    Buffers are built in EPSG:3035 and returned in EPSG:4326 with the supply
+    flow's ``flow_id``, ``facility_id``, ``resource`` and ``max_distance_km``.
+    Matching itself uses the exact ``dwithin`` query, not these polygons.
+    """
+    supply = flows[(flows["direction"] == "supply") & flows["facility_id"].isin(facilities["facility_id"])]
+    supply = supply.reset_index(drop=True)
+    limits = supply_limits_km(supply, taxonomy, max_km=max_km)
+    points = facilities.set_index("facility_id").geometry.to_crs(settings.METRIC_CRS)
+    centres = points.loc[supply["facility_id"]].to_numpy()
+    polygons = shapely.buffer(centres, limits.to_numpy() * 1000.0, quad_segs=16)
+    frame = supply[["flow_id", "facility_id", "resource"]].assign(max_distance_km=limits.to_numpy())
+    return gpd.GeoDataFrame(frame, geometry=polygons, crs=settings.METRIC_CRS).to_crs(settings.WGS84)

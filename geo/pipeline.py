@@ -1,0 +1,131 @@
+"""From a validated dataset to ranked links: the one call behind ``geo match``.
+
+:func:`match` runs the steps in order (infer flows when asked, find
+candidates, score, rank) and returns the links as a GeoDataFrame of
+LineStrings with the counts a user needs to trust the result: how many
+flows were inferred, which facilities had nothing to match, and how many
+pairs the road distance ruled out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import geopandas as gpd
+import pandas as pd
+import shapely
+
+from geo import settings
+from geo.inference import infer_flows
+from geo.matching import CandidateStats, find_candidates
+from geo.schema import Dataset
+from geo.scoring import explain, rank_links, score_links
+from geo.settings import ScoringWeights
+from geo.taxonomy import Taxonomy, load_taxonomy
+
+__all__ = ["LINK_COLUMNS", "MatchResult", "match"]
+
+#: Columns of the links table, in output order.
+LINK_COLUMNS = [
+    "rank", "score", "supply_facility_id", "supply_name", "demand_facility_id", "demand_name",
+    "resource", "demand_resource", "quantity", "unit", "quantity_basis",
+    "distance_km", "straight_km", "travel_time_min", "distance_source", "max_distance_km",
+    "co2_saved_t_per_yr", "value_eur_per_yr", "basis", "why",
+    "transport_mode", "transport_cost_eur_per_yr", "transport_co2_t_per_yr",
+    "avoided_co2_t_per_yr", "gross_value_eur_per_yr", "rule", "strength", "rule_source",
+    "supply_flow_id", "supply_quantity", "supply_unit", "supply_ewc", "supply_description",
+    "supply_basis", "supply_nace", "supply_country", "supply_cluster",
+    "demand_flow_id", "demand_quantity", "demand_unit", "demand_description",
+    "demand_basis", "demand_nace", "demand_country", "demand_cluster",
+    "confidential", "supply_lon", "supply_lat", "demand_lon", "demand_lat", "unroutable_reason",
+]
+
+
+@dataclass
+class MatchResult:
+    """Ranked links and what the run left out.
+
+    Attributes
+    ----------
+    links : GeoDataFrame
+        :data:`LINK_COLUMNS`, one LineString (supply to demand) per link, EPSG:4326.
+    stats : CandidateStats
+        Pair counts of the candidate search.
+    flows : DataFrame
+        The flows matched (declared, plus inferred ones when asked).
+    inferred : int
+        Number of inferred flows.
+    not_inferred : DataFrame
+        Facilities without declared flows that got none inferred, with the reason.
+    without_flows : list of str
+        Facility ids with no flow at all in the run.
+    total_links : int
+        Links found before ``top`` cut the list.
+    """
+
+    links: gpd.GeoDataFrame
+    stats: CandidateStats
+    flows: pd.DataFrame
+    inferred: int = 0
+    not_inferred: pd.DataFrame = field(default_factory=pd.DataFrame)
+    without_flows: list[str] = field(default_factory=list)
+    total_links: int = 0
+
+
+def match(
+    dataset: Dataset,
+    *,
+    taxonomy: Taxonomy | None = None,
+    infer: bool = False,
+    max_km: float | None = None,
+    top: int | None = None,
+    weights: ScoringWeights | None = None,
+) -> MatchResult:
+    """Find, score and rank the symbiosis links of a dataset.
+
+    Parameters
+    ----------
+    dataset : Dataset
+        Validated facilities and flows (invalid rows already left out).
+    taxonomy : Taxonomy, optional
+        Knowledge base; the bundled one by default.
+    infer : bool
+        Give facilities that declare no flows the typical flows of their
+        sector (``basis='inferred'``).
+    max_km : float, optional
+        Replace every resource's default maximum distance (km).
+    top : int, optional
+        Keep only the best ``top`` links.
+    weights : ScoringWeights, optional
+        Score weights; the defaults otherwise.
+
+    Returns
+    -------
+    MatchResult
+    """
+    taxonomy = taxonomy if taxonomy is not None else load_taxonomy()
+    flows = dataset.flows
+    inferred, not_inferred = 0, pd.DataFrame(columns=["facility_id", "nace", "reason"])
+    if infer:
+        flows, not_inferred = infer_flows(dataset.facilities, flows, taxonomy)
+        inferred = int((flows["basis"] == "inferred").sum())
+    with_flows = set(flows["facility_id"])
+    without = [f for f in dataset.facilities["facility_id"] if f not in with_flows]
+    candidates, stats = find_candidates(dataset.facilities, flows, taxonomy, max_km=max_km)
+    scored = score_links(candidates, taxonomy, weights=weights)
+    scored["resource"] = scored["supply_resource"]
+    scored["confidential"] = scored["supply_confidential"] | scored["demand_confidential"]
+    ranked = rank_links(scored, top=top)
+    ranked["why"] = explain(ranked, taxonomy)
+    ends = ranked[["supply_lon", "supply_lat", "demand_lon", "demand_lat"]].to_numpy(dtype=float)
+    lines = shapely.linestrings(ends.reshape(-1, 2, 2))
+    links = gpd.GeoDataFrame(ranked[LINK_COLUMNS], geometry=lines, crs=settings.WGS84)
+    return MatchResult(
+        links=links,
+        stats=stats,
+        flows=flows,
+        inferred=inferred,
+        not_inferred=not_inferred,
+        without_flows=without,
+        total_links=len(scored),
+    )

@@ -1,0 +1,618 @@
+"""The data model, and validation of raw tables into typed frames.
+
+Two tables make a dataset:
+
+``facilities``
+    ``facility_id`` (unique, required), ``name`` (required), ``lat``/``lon``
+    (WGS84 degrees, or a point geometry), ``nace``, ``country``, ``cluster``,
+    ``operator``, ``source``, ``notes``.
+``flows``
+    ``facility_id``, ``direction`` (supply or demand), ``resource``,
+    ``quantity`` (>= 0, blank = unknown), ``unit`` (t/yr, MWh/yr, m3/yr),
+    ``ewc``, ``description``, ``max_distance_km``, ``confidential``.
+
+:func:`validate` checks every row and collects every problem in a
+:class:`~geo.errors.ValidationReport` before anything is used: nothing is
+silently dropped; a row with an error is left out of the typed frames and
+listed in ``Dataset.skipped``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import difflib
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from geo import settings
+from geo.errors import Problem, ValidationReport
+from geo.io import RawTable
+from geo.taxonomy import UNITS, Taxonomy
+
+__all__ = [
+    "Dataset",
+    "FACILITY_COLUMNS",
+    "FLOW_COLUMNS",
+    "normalise_ewc",
+    "normalise_nace",
+    "parse_numbers",
+    "validate",
+]
+
+FACILITY_COLUMNS = (
+    "facility_id", "name", "lat", "lon", "nace", "country", "cluster",
+    "operator", "source", "notes",
+)
+FLOW_COLUMNS = (
+    "facility_id", "direction", "resource", "quantity", "unit", "ewc",
+    "description", "max_distance_km", "confidential",
+)
+
+_ALIASES = {
+    "id": "facility_id",
+    "facility id": "facility_id",
+    "latitude": "lat",
+    "longitude": "lon",
+    "lng": "lon",
+    "long": "lon",
+    "nace_code": "nace",
+    "nace code": "nace",
+    "country_code": "country",
+    "ewc_code": "ewc",
+    "ewc code": "ewc",
+    "max_km": "max_distance_km",
+}
+
+_UNIT_SPELLINGS = {
+    "t/yr": "t/yr", "t/a": "t/yr", "t/y": "t/yr", "t/year": "t/yr", "tpa": "t/yr",
+    "tonnes/yr": "t/yr", "tonnes/year": "t/yr", "tons/yr": "t/yr",
+    "mwh/yr": "MWh/yr", "mwh/a": "MWh/yr", "mwh/y": "MWh/yr", "mwh/year": "MWh/yr",
+    "m3/yr": "m3/yr", "m3/a": "m3/yr", "m3/y": "m3/yr", "m3/year": "m3/yr",
+    "m³/yr": "m3/yr", "m³/a": "m3/yr", "m³/year": "m3/yr",
+}
+
+_TRUE = {"true", "yes", "y", "1", "x"}
+_FALSE = {"false", "no", "n", "0", ""}
+
+# NACE Rev. 2 sections and the divisions each holds (divisions 04, 34, 40, ...
+# do not exist).
+_NACE_SECTIONS = {
+    "A": (1, 3), "B": (5, 9), "C": (10, 33), "D": (35, 35), "E": (36, 39),
+    "F": (41, 43), "G": (45, 47), "H": (49, 53), "I": (55, 56), "J": (58, 63),
+    "K": (64, 66), "L": (68, 68), "M": (69, 75), "N": (77, 82), "O": (84, 84),
+    "P": (85, 85), "Q": (86, 88), "R": (90, 93), "S": (94, 96), "T": (97, 98),
+    "U": (99, 99),
+}
+_NACE_DIVISION_SECTION = {
+    d: s for s, (lo, hi) in _NACE_SECTIONS.items() for d in range(lo, hi + 1)
+}
+_NACE_RE = re.compile(r"^([A-Za-z])?\s*(\d{1,2})(?:\.?(\d)(?:\.?(\d))?)?$")
+_EWC_RE = re.compile(r"^\d{6}$")
+
+_COUNTRY_NAMES = {
+    "finland": "FI", "suomi": "FI", "sweden": "SE", "sverige": "SE",
+    "norway": "NO", "norge": "NO", "denmark": "DK", "danmark": "DK",
+    "estonia": "EE", "eesti": "EE", "latvia": "LV", "latvija": "LV",
+    "lithuania": "LT", "lietuva": "LT", "poland": "PL", "polska": "PL",
+    "germany": "DE", "deutschland": "DE", "iceland": "IS", "russia": "RU",
+    "belarus": "BY", "netherlands": "NL", "united kingdom": "GB", "uk": "GB",
+}
+# ISO 3166-1 alpha-2 codes of Europe and its neighbours.
+_EUROPE = set(
+    "AD AL AM AT AZ BA BE BG BY CH CY CZ DE DK EE ES FI FO FR GB GE GI GL GR HR "
+    "HU IE IS IT LI LT LU LV MC MD ME MK MT NL NO PL PT RO RS RU SE SI SJ SK SM "
+    "TR UA VA XK AX".split()
+)
+
+
+@dataclass
+class Dataset:
+    """Validated facilities and flows.
+
+    Attributes
+    ----------
+    facilities : GeoDataFrame
+        One row per valid facility, point geometry in EPSG:4326, columns of
+        :data:`FACILITY_COLUMNS` (``nace`` normalised to ``23.51`` form,
+        ``country`` upper case) plus any extra columns of the file, and
+        ``file`` and ``row`` naming where each record came from.
+    flows : DataFrame
+        One row per valid flow: ``flow_id``, ``facility_id``, ``direction``,
+        ``resource`` (resolved, from the EWC code when blank), ``quantity``
+        (float, NaN = unknown), ``unit``, ``ewc``, ``description``,
+        ``max_distance_km`` (NaN = resource default), ``confidential`` (bool),
+        ``basis`` (``declared``), ``file``, ``row``.
+    report : ValidationReport
+        Every problem found.
+    skipped : DataFrame
+        Records left out because of an error: ``table``, ``file``, ``row``,
+        ``facility_id``, ``reason``.
+    """
+
+    facilities: gpd.GeoDataFrame
+    flows: pd.DataFrame
+    report: ValidationReport = field(default_factory=ValidationReport)
+    skipped: pd.DataFrame = field(
+        default_factory=lambda: pd.DataFrame(columns=["table", "file", "row", "facility_id", "reason"])
+    )
+
+
+# -- value normalisers ----------------------------------------------------------
+
+
+def normalise_nace(value: str) -> str | None:
+    """Normalise a NACE Rev. 2 code to dotted form without section letter.
+
+    Accepts ``C23.51``, ``23.51``, ``2351``, ``C2351``, ``23.5``, ``23`` and a
+    division that lost its leading zero in a spreadsheet (``1.13``).
+    Returns None when the text is not a NACE code of an existing division or
+    when the section letter does not fit the division.
+    """
+    text = value.strip().replace(" ", "")
+    match = _NACE_RE.match(text)
+    if not match:
+        return None
+    letter, division, group, klass = match.groups()
+    if len(division) == 1 and group is None:
+        return None
+    number = int(division)
+    section = _NACE_DIVISION_SECTION.get(number)
+    if section is None or (letter and letter.upper() != section):
+        return None
+    code = f"{number:02d}"
+    if group is not None:
+        code += f".{group}" + (klass or "")
+    return code
+
+
+def normalise_ewc(value: str) -> str | None:
+    """Normalise a European List of Waste code to six digits (``10 01 02`` -> ``100102``).
+
+    Spaces, dots and a trailing ``*`` (the hazardous mark) are removed, and a
+    five-digit code that lost its leading zero in a spreadsheet is padded.
+    Returns None when the result is not six digits in chapters 01 to 20.
+    """
+    text = re.sub(r"[\s.\-*]", "", value)
+    if len(text) == 5 and text.isdigit():
+        text = "0" + text
+    if not _EWC_RE.match(text) or not 1 <= int(text[:2]) <= 20:
+        return None
+    return text
+
+
+def parse_numbers(values: pd.Series, *, decimal_comma: bool) -> tuple[pd.Series, pd.Series]:
+    """Parse numbers as Europeans write them.
+
+    Spaces (also no-break and thin spaces) between digits are thousands
+    separators; the Unicode minus sign is a minus. In a file that may use a
+    decimal comma (``;``-delimited CSV) a comma is the decimal mark and dots
+    before it separate thousands (``1.234,5``); elsewhere a comma is a
+    thousands separator only in the full ``1,234,567.8`` pattern, and a lone
+    comma is taken as a decimal mark unless it could equally be a thousands
+    separator (``1,500``), which is reported as unparseable.
+
+    Returns
+    -------
+    numbers : Series of float
+        NaN for blank or bad cells.
+    bad : Series of bool
+        True where a cell is not blank but is not a finite number.
+    """
+    text = values.astype(str).str.strip()
+    text = text.str.replace("\u2212", "-", regex=False)
+    text = text.str.replace(r"(?<=\d)[\s\u00a0\u202f\u2009](?=\d)", "", regex=True)
+    has_comma = text.str.contains(",", regex=False)
+    if decimal_comma:
+        fixed = text.str.replace(".", "", regex=False).str.replace(",", ".", regex=False)
+        text = text.where(~has_comma, fixed)
+        ambiguous = pd.Series(False, index=text.index)
+    else:
+        thousands = text.str.fullmatch(r"-?\d{1,3}(,\d{3})+\.\d+|-?\d{1,3}(,\d{3}){2,}")
+        ambiguous = text.str.fullmatch(r"-?\d{1,3},\d{3}") & ~thousands
+        decimal = has_comma & ~thousands & ~ambiguous & ~text.str.contains(".", regex=False)
+        text = text.where(~thousands, text.str.replace(",", "", regex=False))
+        text = text.where(~decimal, text.str.replace(",", ".", regex=False))
+    numbers = pd.to_numeric(text.where(~ambiguous, "x"), errors="coerce").astype(float)
+    blank = text == ""
+    bad = ~blank & ~np.isfinite(numbers.fillna(np.nan).to_numpy(dtype=float))
+    numbers = numbers.where(~bad)
+    return numbers, pd.Series(bad, index=values.index)
+
+
+# -- validation -----------------------------------------------------------------
+
+
+def validate(facilities: RawTable, flows: RawTable | None, taxonomy: Taxonomy) -> Dataset:
+    """Validate raw facilities and flows tables into a :class:`Dataset`.
+
+    Every row is checked and every problem recorded before returning; rows
+    with errors are excluded from the frames and listed in ``skipped``.
+    Whether to go on with a dataset whose report has errors is the caller's
+    decision (the command line refuses unless ``--skip-invalid``).
+
+    Parameters
+    ----------
+    facilities, flows : RawTable
+        Tables read by :func:`geo.io.read_table`; ``flows`` may be None.
+    taxonomy : Taxonomy
+        Resource codes, units and the EWC map to check flows against.
+
+    Returns
+    -------
+    Dataset
+    """
+    report = ValidationReport()
+    skipped: list[dict] = []
+    fac, all_ids = _validate_facilities(facilities, report, skipped)
+    if flows is not None:
+        flw = _validate_flows(flows, taxonomy, set(fac["facility_id"]), all_ids, report, skipped)
+    else:
+        flw = _empty_flows()
+    skipped_frame = pd.DataFrame(skipped, columns=["table", "file", "row", "facility_id", "reason"])
+    return Dataset(fac, flw, report, skipped_frame)
+
+
+class _Collector:
+    """Collects problems for one table and marks rows that have an error."""
+
+    def __init__(self, raw: RawTable, report: ValidationReport) -> None:
+        self.raw = raw
+        self.report = report
+        self.bad = np.zeros(len(raw.frame), dtype=bool)
+        self.reasons: dict[int, str] = {}
+
+    def rows(self, mask, column: str | None, values, message, hint="", severity="error") -> None:
+        """Record a problem for every row where ``mask`` holds.
+
+        ``message`` and ``hint`` may be callables of the cell value.
+        """
+        positions = np.flatnonzero(np.asarray(mask, dtype=bool))
+        for pos in positions:
+            value = None if values is None else str(values.iloc[pos])
+            text = message(value) if callable(message) else message
+            tip = hint(value) if callable(hint) else hint
+            self.report.add(
+                Problem(self.raw.file, int(self.raw.rows[pos]), column, value, text, tip, severity)
+            )
+            if severity == "error":
+                self.bad[pos] = True
+                self.reasons.setdefault(int(pos), f"{column}: {text}" if column else text)
+
+    def file(self, message: str, hint: str = "", column: str | None = None) -> None:
+        self.report.add(Problem(self.raw.file, None, column, None, message, hint))
+
+
+def _canonical_columns(frame: pd.DataFrame) -> pd.DataFrame:
+    renamed = {}
+    for column in frame.columns:
+        key = column.strip().lower()
+        key = _ALIASES.get(key, key)
+        if key not in renamed.values():
+            renamed[column] = key
+    return frame.rename(columns=renamed)
+
+
+def _missing_columns(raw: RawTable, frame: pd.DataFrame, required: list[str], col: _Collector) -> bool:
+    missing = [c for c in required if c not in frame.columns]
+    found = ", ".join(frame.columns) or "none"
+    for column in missing:
+        col.file(f"required column {column!r} is missing", f"columns found: {found}", column)
+    return bool(missing)
+
+
+def _validate_facilities(
+    raw: RawTable, report: ValidationReport, skipped: list[dict]
+) -> tuple[gpd.GeoDataFrame, set[str]]:
+    col = _Collector(raw, report)
+    frame = _canonical_columns(raw.frame.copy())
+    if frame.empty:
+        what = "is empty" if not len(frame.columns) else "has no data rows"
+        col.file(f"the facilities file {what}", "add one row per facility below a header row")
+        return _empty_facilities(), set()
+    required = ["facility_id", "name"] + ([] if raw.geometry is not None else ["lat", "lon"])
+    if _missing_columns(raw, frame, required, col):
+        return _empty_facilities(), set()
+    for column in FACILITY_COLUMNS:
+        if column not in frame.columns:
+            frame[column] = ""
+
+    ids = frame["facility_id"].str.strip()
+    frame["facility_id"] = ids
+    col.rows(ids == "", "facility_id", ids, "facility id is empty")
+    duplicated = ids.duplicated(keep="first") & (ids != "")
+    if duplicated.any():
+        first_rows = pd.Series(raw.rows, index=frame.index).groupby(ids).agg(list)
+        col.rows(
+            duplicated, "facility_id", ids,
+            lambda v: f"duplicate facility id {v!r}",
+            lambda v: "also in rows " + ", ".join(str(r) for r in first_rows[v]),
+        )
+    col.rows(frame["name"].str.strip() == "", "name", frame["name"], "facility name is empty")
+
+    lon, lat = _facility_coordinates(raw, frame, col)
+    frame["lat"], frame["lon"] = lat, lon
+
+    nace_text = frame["nace"].str.strip()
+    nace = nace_text.map(lambda v: normalise_nace(v) if v else "")
+    col.rows(
+        nace.isna(), "nace", nace_text,
+        lambda v: f"{v!r} is not a NACE Rev. 2 code",
+        "write it like C23.51, 23.51 or 2351 (the section letter must fit the division)",
+    )
+    frame["nace"] = nace.fillna("")
+
+    country_text = frame["country"].str.strip()
+    country = country_text.map(lambda v: _COUNTRY_NAMES.get(v.lower(), v.upper()))
+    col.rows(
+        (country != "") & ~country.str.fullmatch(r"[A-Z]{2}"), "country", country_text,
+        lambda v: f"{v!r} is not an ISO 3166-1 alpha-2 country code",
+        "write two letters, like FI, SE or DK",
+    )
+    col.rows(
+        country.str.fullmatch(r"[A-Z]{2}") & ~country.isin(_EUROPE), "country", country_text,
+        lambda v: f"{v!r} is not a European country code", "check the code", severity="warning",
+    )
+    frame["country"] = country
+
+    frame["file"] = raw.file
+    frame["row"] = raw.rows
+    good = ~col.bad
+    for pos in np.flatnonzero(~good):
+        skipped.append(
+            {"table": "facilities", "file": raw.file, "row": int(raw.rows[pos]),
+             "facility_id": ids.iloc[pos], "reason": col.reasons[int(pos)]}
+        )
+    valid = frame[good].copy()
+    geometry = gpd.points_from_xy(valid["lon"].astype(float), valid["lat"].astype(float))
+    fac = gpd.GeoDataFrame(valid.reset_index(drop=True), geometry=geometry, crs=settings.WGS84)
+    return fac, set(ids[ids != ""])
+
+
+def _facility_coordinates(raw: RawTable, frame: pd.DataFrame, col: _Collector) -> tuple[pd.Series, pd.Series]:
+    """Longitude and latitude per row, from the geometry or the lat/lon columns."""
+    lon = pd.Series(np.nan, index=frame.index)
+    lat = pd.Series(np.nan, index=frame.index)
+    from_columns = pd.Series(True, index=frame.index)
+    if raw.geometry is not None:
+        geom = raw.geometry.reset_index(drop=True)
+        present = geom.notna() & ~geom.is_empty
+        kinds = geom.geom_type
+        others = present & (kinds != "Point")
+        col.rows(
+            others, "geometry", kinds,
+            lambda v: f"geometry is a {v}, not a point; its representative point is used",
+            severity="warning",
+        )
+        reps = shapely.point_on_surface(geom.values[present.to_numpy()])
+        lon[present] = shapely.get_x(reps)
+        lat[present] = shapely.get_y(reps)
+        from_columns = ~present
+        no_columns = "lat" not in frame.columns or "lon" not in frame.columns
+        if no_columns:
+            col.rows(~present, "geometry", None, "facility has no geometry",
+                     "give a point geometry or lat/lon columns")
+            return lon, lat
+    lat_num, lat_bad = parse_numbers(frame["lat"], decimal_comma=raw.decimal_comma)
+    lon_num, lon_bad = parse_numbers(frame["lon"], decimal_comma=raw.decimal_comma)
+    use = from_columns.to_numpy()
+    for name, text, bad, num in (("lat", frame["lat"], lat_bad, lat_num), ("lon", frame["lon"], lon_bad, lon_num)):
+        col.rows(use & bad.to_numpy(), name, text, lambda v, n=name: f"{'latitude' if n == 'lat' else 'longitude'} {v!r} is not a number")
+        col.rows(use & (text.str.strip() == "").to_numpy(), name, text, f"{'latitude' if name == 'lat' else 'longitude'} is empty")
+    lat[from_columns] = lat_num[from_columns]
+    lon[from_columns] = lon_num[from_columns]
+    _check_ranges(lon, lat, frame, col)
+    return lon, lat
+
+
+def _check_ranges(lon: pd.Series, lat: pd.Series, frame: pd.DataFrame, col: _Collector) -> None:
+    west, south, east, north = settings.REGION_BBOX
+    m = settings.REGION_MARGIN_DEG
+    known = lon.notna() & lat.notna()
+
+    def inside(x, y):
+        return (x >= west - m) & (x <= east + m) & (y >= south - m) & (y <= north + m)
+
+    as_given = inside(lon, lat)
+    swapped = known & ~as_given & inside(lat, lon)
+    pair = pd.Series([f"lat {a}, lon {o}" for a, o in zip(lat, lon)], index=lat.index)
+    col.rows(
+        swapped, "lat", pair,
+        lambda v: f"coordinates look swapped ({v})",
+        "latitude and longitude seem exchanged: the swapped point lies in the Baltic Sea Region",
+    )
+    lat_out = known & ~swapped & (lat.abs() > 90)
+    lon_out = known & ~swapped & (lon.abs() > 180)
+    col.rows(lat_out, "lat", lat, lambda v: f"latitude {v} is outside -90..90")
+    col.rows(lon_out, "lon", lon, lambda v: f"longitude {v} is outside -180..180")
+    zero = known & (lat == 0) & (lon == 0)
+    col.rows(zero, "lat", pair, "coordinates 0, 0 are a placeholder, not a location")
+    far = known & ~swapped & ~lat_out & ~lon_out & ~zero & ~as_given
+    col.rows(
+        far, "lat", pair,
+        lambda v: f"location ({v}) is far outside the Baltic Sea Region",
+        "check the coordinates", severity="warning",
+    )
+
+
+def _validate_flows(
+    raw: RawTable,
+    taxonomy: Taxonomy,
+    valid_ids: set[str],
+    all_ids: set[str],
+    report: ValidationReport,
+    skipped: list[dict],
+) -> pd.DataFrame:
+    col = _Collector(raw, report)
+    frame = _canonical_columns(raw.frame.copy())
+    if frame.empty:
+        what = "is empty" if not len(frame.columns) else "has no data rows"
+        col.file(f"the flows file {what}", "add one row per flow below a header row")
+        return _empty_flows()
+    if _missing_columns(raw, frame, ["facility_id", "direction"], col):
+        return _empty_flows()
+    if "resource" not in frame.columns and "ewc" not in frame.columns:
+        col.file("required column 'resource' is missing", "give a resource code or an ewc code per flow", "resource")
+        return _empty_flows()
+    for column in FLOW_COLUMNS:
+        if column not in frame.columns:
+            frame[column] = ""
+
+    ids = frame["facility_id"].str.strip()
+    frame["facility_id"] = ids
+    col.rows(ids == "", "facility_id", ids, "facility id is empty")
+    unknown = (ids != "") & ~ids.isin(all_ids)
+    col.rows(
+        unknown, "facility_id", ids,
+        lambda v: f"flow refers to unknown facility {v!r}",
+        lambda v: _closest_hint(v, all_ids, "no facility has this id"),
+    )
+
+    direction = frame["direction"].str.strip().str.lower()
+    col.rows(
+        ~direction.isin(["supply", "demand"]), "direction", frame["direction"],
+        lambda v: f"direction {v!r} is not supply or demand", "write supply or demand",
+    )
+    frame["direction"] = direction
+
+    ewc_text = frame["ewc"].str.strip()
+    ewc = ewc_text.map(lambda v: normalise_ewc(v) if v else "")
+    col.rows(
+        ewc.isna(), "ewc", ewc_text,
+        lambda v: f"{v!r} is not a six-digit European List of Waste code",
+        "write it like 10 01 02 or 100102",
+    )
+    ewc = ewc.fillna("")
+    frame["ewc"] = ewc
+
+    resource = frame["resource"].str.strip().str.lower()
+    from_ewc = ewc.map(lambda v: taxonomy.resource_for_ewc(v) if v else None)
+    unmapped = (resource == "") & (ewc != "") & from_ewc.isna()
+    col.rows(
+        unmapped, "ewc", ewc,
+        lambda v: f"EWC code {v} is not in the symbiosis map, so the resource is unknown",
+        "fill in the resource column",
+    )
+    col.rows(
+        (resource == "") & (ewc_text == ""), "resource", resource,
+        "resource is empty", "give a resource code or an ewc code",
+    )
+    resource = resource.where(resource != "", from_ewc.fillna(""))
+    unknown_res = (resource != "") & ~resource.isin(taxonomy.codes)
+    col.rows(
+        unknown_res, "resource", resource,
+        lambda v: f"unknown resource code {v!r}",
+        lambda v: f"did you mean {taxonomy.suggest(v)}?" if taxonomy.suggest(v) else "see data/knowledge/resources.csv",
+    )
+    group_supply = (direction == "supply") & resource.map(taxonomy.is_group)
+    col.rows(
+        group_supply, "resource", resource,
+        lambda v: f"a supply must name a specific resource, not the group {v!r}",
+        lambda v: "for example " + ", ".join(taxonomy.leaves_under(v)[:3]),
+    )
+    disagree = (frame["resource"].str.strip() != "") & from_ewc.notna() & (from_ewc != resource)
+    col.rows(
+        disagree, "ewc", ewc,
+        lambda v: f"EWC code {v} maps to {taxonomy.resource_for_ewc(v)}, not the resource given",
+        "the resource column is used", severity="warning",
+    )
+    frame["resource"] = resource
+
+    quantity, q_bad = parse_numbers(frame["quantity"], decimal_comma=raw.decimal_comma)
+    col.rows(q_bad, "quantity", frame["quantity"], lambda v: f"quantity {v!r} is not a number")
+    col.rows(quantity < 0, "quantity", frame["quantity"], lambda v: f"quantity {v} is negative", "use 0 or more")
+    frame["quantity"] = quantity
+
+    unit = _validate_units(frame, quantity, taxonomy, col)
+    frame["unit"] = unit
+
+    max_km, km_bad = parse_numbers(frame["max_distance_km"], decimal_comma=raw.decimal_comma)
+    col.rows(km_bad, "max_distance_km", frame["max_distance_km"], lambda v: f"{v!r} is not a number")
+    col.rows(max_km <= 0, "max_distance_km", frame["max_distance_km"], lambda v: f"maximum distance {v} must be above 0")
+    frame["max_distance_km"] = max_km
+
+    conf = frame["confidential"].str.strip().str.lower()
+    col.rows(
+        ~conf.isin(_TRUE | _FALSE), "confidential", frame["confidential"],
+        lambda v: f"{v!r} is not true or false", "write true or false",
+    )
+    frame["confidential"] = conf.isin(_TRUE)
+
+    orphan = (ids != "") & ids.isin(all_ids) & ~ids.isin(valid_ids)
+    for pos in np.flatnonzero(orphan.to_numpy() & ~col.bad):
+        col.bad[pos] = True
+        col.reasons[int(pos)] = f"its facility {ids.iloc[pos]!r} was skipped"
+
+    frame["basis"] = "declared"
+    frame["file"] = raw.file
+    frame["row"] = raw.rows
+    frame["flow_id"] = [f"row {r}" for r in raw.rows]
+    for pos in np.flatnonzero(col.bad):
+        skipped.append(
+            {"table": "flows", "file": raw.file, "row": int(raw.rows[pos]),
+             "facility_id": ids.iloc[pos], "reason": col.reasons[int(pos)]}
+        )
+    valid = frame[~col.bad].reset_index(drop=True)
+    ordered = ["flow_id", *FLOW_COLUMNS, "basis", "file", "row"]
+    extra = [c for c in valid.columns if c not in ordered]
+    return valid[ordered + extra]
+
+
+def _validate_units(frame: pd.DataFrame, quantity: pd.Series, taxonomy: Taxonomy, col: _Collector) -> pd.Series:
+    text = frame["unit"].str.strip()
+    unit = text.map(lambda v: _UNIT_SPELLINGS.get(v.lower().replace(" ", ""), None) if v else "")
+    col.rows(
+        unit.isna(), "unit", text,
+        lambda v: f"unknown unit {v!r}", f"use one of {', '.join(UNITS)}",
+    )
+    unit = unit.fillna("")
+    resource = frame["resource"]
+    known = resource.isin(taxonomy.codes)
+    leaf = known & ~resource.map(taxonomy.is_group)
+    canonical = resource.map(lambda r: taxonomy.unit(r) if r in taxonomy.codes else "")
+    col.rows(
+        (unit == "") & quantity.notna() & (text == ""), "unit", text,
+        "quantity given without a unit",
+        lambda v: f"use one of {', '.join(UNITS)}",
+    )
+    unit = unit.where((unit != "") | quantity.notna(), canonical)
+    convertible = pd.Series(
+        [
+            not is_leaf or u == "" or np.isfinite(taxonomy.conversion_factor(r, u, c))
+            for r, u, c, is_leaf in zip(resource, unit, canonical, leaf)
+        ],
+        index=frame.index,
+    )
+    pairs = pd.Series([f"{u}|{r}" for u, r in zip(unit, resource)], index=frame.index)
+    col.rows(
+        ~convertible, "unit", pairs,
+        lambda v: f"unit {v.split('|')[0]} does not fit resource {v.split('|')[1]}",
+        lambda v: f"{v.split('|')[1]} is measured in {taxonomy.unit(v.split('|')[1])}",
+    )
+    return unit
+
+
+def _closest_hint(value: str, choices: set[str], default: str) -> str:
+    close = difflib.get_close_matches(value, sorted(choices), n=1, cutoff=0.6)
+    return f"did you mean {close[0]!r}?" if close else default
+
+
+def _empty_facilities() -> gpd.GeoDataFrame:
+    frame = pd.DataFrame({c: pd.Series(dtype=str) for c in (*FACILITY_COLUMNS, "file")})
+    frame["lat"] = frame["lat"].astype(float)
+    frame["lon"] = frame["lon"].astype(float)
+    frame["row"] = pd.Series(dtype=int)
+    return gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries([], crs=settings.WGS84), crs=settings.WGS84)
+
+
+def _empty_flows() -> pd.DataFrame:
+    frame = pd.DataFrame({c: pd.Series(dtype=str) for c in ("flow_id", *FLOW_COLUMNS, "basis", "file")})
+    frame["quantity"] = frame["quantity"].astype(float)
+    frame["max_distance_km"] = frame["max_distance_km"].astype(float)
+    frame["confidential"] = frame["confidential"].astype(bool)
+    frame["row"] = pd.Series(dtype=int)
+    return frame

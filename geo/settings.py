@@ -1,0 +1,83 @@
+"""Typed, documented defaults of the engine.
+
+Functions read these at call time when an argument is ``None``, so a caller
+(or a test) can change a default for one call without touching this module.
+Every figure that is not a pure convention names its source.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+#: Geographic CRS of every input and output file (WGS84 lon/lat degrees).
+WGS84 = "EPSG:4326"
+
+#: Metric CRS for buffers and spatial joins: ETRS89 / LAEA Europe. Equal-area,
+#: so lengths are exact only at its centre (52N 10E); see
+#: :func:`geo.matching.find_candidates` for how the join allows for that.
+METRIC_CRS = "EPSG:3035"
+
+#: Ellipsoid for straight-line (geodesic) distances.
+ELLIPSOID = "GRS80"
+
+#: Folder of the bundled knowledge base (resources, rules, EWC map, profiles).
+KNOWLEDGE_DIR = Path(__file__).resolve().parent.parent / "data" / "knowledge"
+
+#: Ratio of road distance to straight-line distance used while no road network
+#: is loaded. Ballou, Rahardja and Sakai (2002), "Selected country circuity
+#: factors for road and rail network distances", International Journal of
+#: Physical Distribution & Logistics Management 32(10), report road circuity
+#: around 1.2 to 1.4 for European countries; 1.3 is the middle of that range.
+ROAD_CIRCUITY_FACTOR = 1.3
+
+#: Average truck speed on the estimated road route, km/h, for travel times
+#: while no road network is loaded (a mix of rural main roads at 80 km/h and
+#: slower urban and access roads; an assumption, stated in the README).
+ESTIMATE_TRUCK_SPEED_KMH = 60.0
+
+#: Bounding box (west, south, east, north) of the Baltic Sea Region as this
+#: tool serves it: Norway's west coast to the Russian border, northern Germany
+#: and Poland to the North Cape. Used to recognise swapped coordinates and to
+#: warn about facilities far outside the region.
+REGION_BBOX = (4.0, 53.0, 32.0, 71.5)
+
+#: How far outside :data:`REGION_BBOX` (degrees) a facility may lie before it
+#: gets a warning.
+REGION_MARGIN_DEG = 3.0
+
+#: Largest distance (km) at which a facility counts as snapped to a road.
+MAX_SNAP_KM = 2.0
+
+
+@dataclass(frozen=True)
+class ScoringWeights:
+    """Weights and reference values of the link score (0 to 100).
+
+    The score is ``100 * confidence * sum(weight_i * part_i) / sum(weight_i)``
+    with parts in 0..1:
+
+    - ``co2``: net CO2 saved per year, ``1 - exp(-saved / reference_co2_t_per_yr)``;
+    - ``value``: net EUR per year, ``1 - exp(-net / reference_value_eur_per_yr)``;
+    - ``distance``: ``0.5 ** (distance / (half_distance_fraction * max_distance))``,
+      so a link at half its resource's maximum distance scores 0.5;
+    - ``compatibility``: 1 for the same resource, less for substitutions.
+
+    When the matchable quantity is unknown the co2 and value parts are
+    ``unknown_quantity_part`` instead; when only one side states a quantity
+    they are multiplied by ``one_sided_quantity_factor``. ``confidence`` is the
+    product of the two flows' basis confidences (declared or inferred).
+    """
+
+    co2: float = 0.35
+    value: float = 0.30
+    distance: float = 0.20
+    compatibility: float = 0.15
+    reference_co2_t_per_yr: float = 1_000.0
+    reference_value_eur_per_yr: float = 100_000.0
+    half_distance_fraction: float = 0.5
+    unknown_quantity_part: float = 0.2
+    one_sided_quantity_factor: float = 0.8
+    basis_confidence: dict[str, float] = field(
+        default_factory=lambda: {"declared": 1.0, "inferred": 0.7}
+    )

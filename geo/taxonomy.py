@@ -1,0 +1,298 @@
+"""The resource taxonomy and knowledge base bundled in ``data/knowledge``.
+
+One :class:`Taxonomy` holds what the engine knows about resources: the
+hierarchical codes (``heat.steam`` under ``heat``), each resource's unit,
+default maximum transport distance, transport mode and economic and emission
+factors; the transport modes and heat-pipe costs; unit conversions; the map
+from European List of Waste (EWC) codes to resources; the compatibility rules
+that let one resource serve a demand for another; and the NACE sector profiles
+used to infer flows. Sources of every figure are in ``data/knowledge/SOURCES.md``.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from functools import cached_property, lru_cache
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from geo import settings
+from geo.errors import KnowledgeBaseError
+
+__all__ = ["Taxonomy", "load_taxonomy", "UNITS"]
+
+#: The units a flow may be stated in.
+UNITS = ("t/yr", "MWh/yr", "m3/yr")
+
+_FILES = {
+    "resources": "resources.csv",
+    "modes": "transport_modes.csv",
+    "heat_pipes": "heat_pipe_costs.csv",
+    "conversions": "unit_conversions.csv",
+    "rules": "compatibility.csv",
+    "ewc": "ewc_map.csv",
+    "profiles": "sector_profiles.csv",
+}
+
+
+@dataclass(frozen=True)
+class Taxonomy:
+    """The knowledge base, as frames read from ``data/knowledge``.
+
+    Attributes
+    ----------
+    resources : DataFrame
+        Indexed by ``code``; group rows have an empty ``parent``.
+    modes : DataFrame
+        Transport modes indexed by ``mode``.
+    heat_pipes : DataFrame
+        Heat-pipe capital cost classes by annual energy.
+    conversions : DataFrame
+        Unit conversion factors per resource or group.
+    rules : DataFrame
+        Compatibility rules (supply code or group, demand code, strength, reason).
+    ewc : Series
+        Resource code by six-digit EWC code.
+    profiles : DataFrame
+        Sector profiles (nace, direction, resource, note, source).
+    """
+
+    resources: pd.DataFrame
+    modes: pd.DataFrame
+    heat_pipes: pd.DataFrame
+    conversions: pd.DataFrame
+    rules: pd.DataFrame
+    ewc: pd.Series
+    profiles: pd.DataFrame
+
+    # -- codes ---------------------------------------------------------------
+
+    @cached_property
+    def codes(self) -> frozenset[str]:
+        """Every resource code, groups included."""
+        return frozenset(self.resources.index)
+
+    @cached_property
+    def leaves(self) -> pd.DataFrame:
+        """Leaf resources (those with a parent), with their numeric attributes."""
+        return self.resources[self.resources["parent"] != ""]
+
+    def is_group(self, code: str) -> bool:
+        return code in self.codes and self.resources.at[code, "parent"] == ""
+
+    def leaves_under(self, code: str) -> list[str]:
+        """Leaf codes equal to ``code`` or below it in the hierarchy."""
+        if code not in self.codes:
+            return []
+        if not self.is_group(code):
+            return [code]
+        prefix = code + "."
+        return [c for c in self.leaves.index if c.startswith(prefix)]
+
+    def suggest(self, code: str) -> str | None:
+        """The known code closest to a mistyped one, or None when nothing is close."""
+        matches = difflib.get_close_matches(code.strip().lower(), sorted(self.codes), n=1, cutoff=0.6)
+        return matches[0] if matches else None
+
+    def label(self, code: str) -> str:
+        return str(self.resources.at[code, "label"]) if code in self.codes else code
+
+    def unit(self, code: str) -> str:
+        """Canonical unit of a leaf resource ('' for a group)."""
+        return str(self.resources.at[code, "unit"])
+
+    # -- EWC -----------------------------------------------------------------
+
+    def resource_for_ewc(self, ewc: str) -> str | None:
+        """Resource code for a normalised six-digit EWC code, or None if unmapped."""
+        return self.ewc.get(ewc)
+
+    # -- units ---------------------------------------------------------------
+
+    def conversion_factor(self, resource: str, from_unit: str, to_unit: str) -> float:
+        """Factor turning ``from_unit`` into ``to_unit`` for a resource; NaN if unknown.
+
+        A rule for a group applies to its children; the inverse of a stated
+        rule is used when only that exists.
+        """
+        if from_unit == to_unit:
+            return 1.0
+        table = self._conversion_lookup
+        for code in (resource, resource.split(".")[0]):
+            if (code, from_unit, to_unit) in table:
+                return table[(code, from_unit, to_unit)]
+            if (code, to_unit, from_unit) in table:
+                return 1.0 / table[(code, to_unit, from_unit)]
+        return float("nan")
+
+    @cached_property
+    def _conversion_lookup(self) -> dict[tuple[str, str, str], float]:
+        c = self.conversions
+        return {
+            (r, f, t): float(x)
+            for r, f, t, x in zip(c["resource"], c["from_unit"], c["to_unit"], c["factor"])
+        }
+
+    # -- compatibility ---------------------------------------------------------
+
+    @cached_property
+    def compatibility(self) -> pd.DataFrame:
+        """Every (supply leaf, demand code) pair that can form a link.
+
+        Columns: ``supply_resource``, ``demand_resource``, ``strength`` (0..1),
+        ``rule`` (``same``, ``group`` or ``substitution``), ``reason``,
+        ``rule_source``. Demand codes include groups: a demand for ``heat``
+        accepts every heat leaf. Where several rules join the same pair the
+        strongest wins.
+        """
+        leaves = list(self.leaves.index)
+        same = pd.DataFrame(
+            {
+                "supply_resource": leaves,
+                "demand_resource": leaves,
+                "strength": 1.0,
+                "rule": "same",
+                "reason": "",
+                "rule_source": "",
+            }
+        )
+        group_rows = [
+            (leaf, leaf.split(".")[0], 1.0, "group", "", "") for leaf in leaves
+        ]
+        group = pd.DataFrame(group_rows, columns=same.columns)
+        rule_rows = [
+            (leaf, r.demand, float(r.strength), "substitution", r.reason, r.source)
+            for r in self.rules.itertuples(index=False)
+            for leaf in self.leaves_under(r.supply)
+        ]
+        rules = pd.DataFrame(rule_rows, columns=same.columns)
+        table = pd.concat([same, group, rules], ignore_index=True)
+        table = table.sort_values(
+            ["supply_resource", "demand_resource", "strength"], ascending=[True, True, False]
+        )
+        table = table.drop_duplicates(["supply_resource", "demand_resource"])
+        return table.reset_index(drop=True)
+
+    # -- sector profiles -------------------------------------------------------
+
+    def profile_code_for_nace(self, nace: str) -> str | None:
+        """The most specific sector profile code matching a normalised NACE code.
+
+        The longest profile code that is a prefix of ``nace`` wins (class,
+        then group, then division), so ``23.51`` uses a ``23.51`` profile when
+        there is one and the ``23`` division profile otherwise. None when no
+        profile matches.
+        """
+        for code in _nace_prefixes(nace):
+            if code in self._profile_codes:
+                return code
+        return None
+
+    def profile_for_nace(self, nace: str) -> pd.DataFrame:
+        """Rows of the sector profile :meth:`profile_code_for_nace` picks (may be empty)."""
+        code = self.profile_code_for_nace(nace)
+        return self.profiles[self.profiles["nace"] == code]
+
+    @cached_property
+    def _profile_codes(self) -> frozenset[str]:
+        return frozenset(self.profiles["nace"])
+
+
+def _nace_prefixes(nace: str) -> list[str]:
+    """``23.51`` -> ``['23.51', '23.5', '23']``."""
+    digits = nace.replace(".", "")
+    out = []
+    for n in range(len(digits), 1, -1):
+        part = digits[:n]
+        out.append(part if n == 2 else f"{part[:2]}.{part[2:]}")
+    return out
+
+
+@lru_cache(maxsize=4)
+def load_taxonomy(directory: str | Path | None = None) -> Taxonomy:
+    """Read and check the knowledge base.
+
+    Parameters
+    ----------
+    directory : str or Path, optional
+        Folder holding the knowledge CSV files; defaults to
+        :data:`geo.settings.KNOWLEDGE_DIR`.
+
+    Returns
+    -------
+    Taxonomy
+
+    Raises
+    ------
+    KnowledgeBaseError
+        When a file is missing or a reference inside the knowledge base does
+        not resolve (every problem is listed).
+    """
+    folder = Path(directory) if directory is not None else settings.KNOWLEDGE_DIR
+    frames = {}
+    for key, name in _FILES.items():
+        path = folder / name
+        if not path.is_file():
+            raise KnowledgeBaseError(f"{path}: knowledge base file missing")
+        frames[key] = pd.read_csv(path, dtype=str, keep_default_na=False)
+    resources = frames["resources"].set_index("code", verify_integrity=True)
+    for column in ("max_distance_km", "avoided_co2_kg_per_unit", "value_eur_per_unit"):
+        resources[column] = pd.to_numeric(resources[column].replace("", np.nan))
+    modes = frames["modes"].set_index("mode")
+    for column in ("cost_eur_per_unit_km", "co2_kg_per_unit_km", "capex_eur_per_m",
+                   "lifetime_years", "interest_rate", "speed_kmh"):
+        modes[column] = pd.to_numeric(modes[column].replace("", np.nan))
+    heat_pipes = frames["heat_pipes"].copy()
+    for column in ("min_mwh_per_yr", "max_mwh_per_yr", "capex_eur_per_m"):
+        heat_pipes[column] = pd.to_numeric(heat_pipes[column].replace("", np.nan))
+    heat_pipes["max_mwh_per_yr"] = heat_pipes["max_mwh_per_yr"].fillna(np.inf)
+    conversions = frames["conversions"].copy()
+    conversions["factor"] = pd.to_numeric(conversions["factor"])
+    rules = frames["rules"].copy()
+    rules["strength"] = pd.to_numeric(rules["strength"])
+    ewc = frames["ewc"].set_index("ewc", verify_integrity=True)["resource"]
+    taxonomy = Taxonomy(
+        resources=resources,
+        modes=modes,
+        heat_pipes=heat_pipes.sort_values("min_mwh_per_yr").reset_index(drop=True),
+        conversions=conversions,
+        rules=rules,
+        ewc=ewc,
+        profiles=frames["profiles"],
+    )
+    _check(taxonomy, folder)
+    return taxonomy
+
+
+def _check(tax: Taxonomy, folder: Path) -> None:
+    problems = []
+    leaves = tax.leaves
+    for code, row in leaves.iterrows():
+        if row["parent"] not in tax.codes or not tax.is_group(row["parent"]):
+            problems.append(f"resources.csv: {code}: parent {row['parent']!r} is not a group")
+        if not code.startswith(row["parent"] + "."):
+            problems.append(f"resources.csv: {code}: code does not start with its parent")
+        if row["unit"] not in UNITS:
+            problems.append(f"resources.csv: {code}: unit {row['unit']!r} not one of {UNITS}")
+        if row["transport_mode"] not in tax.modes.index:
+            problems.append(f"resources.csv: {code}: unknown transport mode {row['transport_mode']!r}")
+        for column in ("max_distance_km", "avoided_co2_kg_per_unit", "value_eur_per_unit"):
+            if pd.isna(row[column]):
+                problems.append(f"resources.csv: {code}: {column} is missing")
+    for name, codes in (
+        ("compatibility.csv supply", tax.rules["supply"]),
+        ("compatibility.csv demand", tax.rules["demand"]),
+        ("ewc_map.csv", tax.ewc),
+        ("sector_profiles.csv", tax.profiles["resource"]),
+        ("unit_conversions.csv", tax.conversions["resource"]),
+    ):
+        for code in sorted(set(codes) - tax.codes):
+            problems.append(f"{name}: unknown resource {code!r}")
+    bad_dirs = set(tax.profiles["direction"]) - {"supply", "demand"}
+    if bad_dirs:
+        problems.append(f"sector_profiles.csv: unknown directions {sorted(bad_dirs)}")
+    if problems:
+        raise KnowledgeBaseError(f"{folder}: " + "; ".join(problems))
