@@ -253,6 +253,7 @@ def validate(facilities: RawTable, flows: RawTable | None, taxonomy: Taxonomy) -
         flw = _validate_flows(flows, taxonomy, set(fac["facility_id"]), all_ids, report, skipped)
     else:
         flw = _empty_flows()
+    report.problems.sort(key=lambda p: (p.file != facilities.file, p.file, p.row or 0))
     skipped_frame = pd.DataFrame(skipped, columns=["table", "file", "row", "facility_id", "reason"])
     return Dataset(fac, flw, report, skipped_frame)
 

@@ -238,7 +238,8 @@ def load_taxonomy(directory: str | Path | None = None) -> Taxonomy:
         if not path.is_file():
             raise KnowledgeBaseError(f"{path}: knowledge base file missing")
         frames[key] = pd.read_csv(path, dtype=str, keep_default_na=False)
-    resources = frames["resources"].set_index("code", verify_integrity=True)
+    resources = frames["resources"].set_index("code")
+    _unique(resources.index, folder / _FILES["resources"])
     for column in ("max_distance_km", "avoided_co2_kg_per_unit", "value_eur_per_unit"):
         resources[column] = pd.to_numeric(resources[column].replace("", np.nan))
     modes = frames["modes"].set_index("mode")
@@ -253,7 +254,8 @@ def load_taxonomy(directory: str | Path | None = None) -> Taxonomy:
     conversions["factor"] = pd.to_numeric(conversions["factor"])
     rules = frames["rules"].copy()
     rules["strength"] = pd.to_numeric(rules["strength"])
-    ewc = frames["ewc"].set_index("ewc", verify_integrity=True)["resource"]
+    ewc = frames["ewc"].set_index("ewc")["resource"]
+    _unique(ewc.index, folder / _FILES["ewc"])
     taxonomy = Taxonomy(
         resources=resources,
         modes=modes,
@@ -265,6 +267,12 @@ def load_taxonomy(directory: str | Path | None = None) -> Taxonomy:
     )
     _check(taxonomy, folder)
     return taxonomy
+
+
+def _unique(index: pd.Index, path: Path) -> None:
+    repeated = sorted(set(index[index.duplicated()]))
+    if repeated:
+        raise KnowledgeBaseError(f"{path}: repeated codes {repeated}")
 
 
 def _check(tax: Taxonomy, folder: Path) -> None:

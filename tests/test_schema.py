@@ -1,0 +1,213 @@
+"""Validation: every problem at once, with file, row, column and a hint."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from geo.dataset import load_dataset
+from geo.schema import normalise_ewc, normalise_nace, parse_numbers
+
+FAC = "facility_id,name,lat,lon,nace,country\n"
+FLOW = "facility_id,direction,resource,quantity,unit\n"
+
+
+def _load(write, tax, facilities, flows=None, **kw):
+    fac = write("facilities.csv", facilities, **kw)
+    flw = write("flows.csv", flows) if flows is not None else None
+    return load_dataset(fac, flw, taxonomy=tax)
+
+
+def _messages(data):
+    return [p.format() for p in data.report.problems]
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [("C23.51", "23.51"), ("23.51", "23.51"), ("2351", "23.51"), ("C2351", "23.51"),
+     ("c 23.51", "23.51"), ("23.5", "23.5"), ("23", "23"), ("C23", "23"), ("01.13", "01.13"),
+     ("A0113", "01.13"), ("1.13", "01.13"), ("35", "35"),
+     ("X23.51", None), ("A23.51", None), ("04.1", None), ("34", None), ("235111", None), ("cement", None)],
+)
+def test_nace_codes_are_normalised(text, expected):
+    assert normalise_nace(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [("10 01 02", "100102"), ("100102", "100102"), ("10 01 05*", "100105"), ("20101", "020101"),
+     ("10.01.02", "100102"), ("21 01 01", None), ("1001", None), ("ash", None)],
+)
+def test_ewc_codes_are_normalised(text, expected):
+    assert normalise_ewc(text) == expected
+
+
+def test_valid_files_give_typed_frames(write, tax):
+    data = _load(
+        write, tax,
+        "facility_id;name;lat;lon;nace;country\nP1;Voima Oy;62,60;25,72;D35.11;fi\n",
+        FLOW + "P1,supply,heat.hot_water,\"1 200,5\",MWh/a\nP1,supply,,5000,t/yr\n".replace(
+            "P1,supply,,5000,t/yr", "P1,demand,biomass.bark,,"),
+    )
+    assert data.report.problems == []
+    fac = data.facilities.iloc[0]
+    assert (fac["lat"], fac["lon"], fac["nace"], fac["country"]) == (62.6, 25.72, "35.11", "FI")
+    assert data.facilities.crs.to_epsg() == 4326
+    flows = data.flows
+    assert flows["quantity"].iloc[0] == pytest.approx(1200.5)
+    assert flows["unit"].tolist() == ["MWh/yr", "t/yr"]
+    assert flows["basis"].unique().tolist() == ["declared"]
+
+
+def test_missing_required_column_is_named(write, tax):
+    data = _load(write, tax, "facility_id,lat,lon\nA,60,25\n")
+    assert _messages(data) == [
+        f"{data.report.problems[0].file}, column name: error: required column 'name' is missing "
+        "(columns found: facility_id, lat, lon)"
+    ]
+
+
+@pytest.mark.parametrize("text, what", [("", "is empty"), ("facility_id,name,lat,lon\n", "has no data rows")])
+def test_empty_file_or_no_rows(write, tax, text, what):
+    data = _load(write, tax, text)
+    assert not data.report.ok
+    assert f"the facilities file {what}" in data.report.problems[0].message
+
+
+def test_bad_coordinates_name_the_row(write, tax):
+    data = _load(
+        write, tax,
+        FAC + "A,x,sixty,25,,\nB,y,95,25,,\nC,z,60,,,\nD,w,23,63,,\nE,v,0,0,,\n",
+    )
+    problems = {(p.row, p.column): p.message for p in data.report.errors}
+    assert problems[(2, "lat")] == "latitude 'sixty' is not a number"
+    assert problems[(3, "lat")] == "latitude 95.0 is outside -90..90"
+    assert problems[(4, "lon")] == "longitude is empty"
+    assert "look swapped" in problems[(5, "lat")]
+    assert "placeholder" in problems[(6, "lat")]
+    assert data.facilities.empty
+    assert sorted(data.skipped["row"]) == [2, 3, 4, 5, 6]
+
+
+def test_swapped_finnish_site_says_swapped(write, tax):
+    data = _load(write, tax, FAC + "T1,Tornio works,23.6,65.8,24.10,FI\n")
+    [problem] = data.report.errors
+    assert "swapped" in problem.message and problem.row == 2
+    assert "lat 23.6, lon 65.8" in problem.message
+
+
+def test_far_away_site_is_a_warning_only(write, tax):
+    data = _load(write, tax, FAC + "M1,Madrid,40.4,-3.7,,ES\n")
+    assert data.report.ok
+    assert "far outside the Baltic Sea Region" in data.report.warnings[0].message
+    assert len(data.facilities) == 1
+
+
+def test_duplicate_ids_are_named_with_rows(write, tax):
+    data = _load(write, tax, FAC + "A,x,60,25,,\nB,y,60,25,,\nA,z,61,25,,\n")
+    [problem] = data.report.errors
+    assert problem.message == "duplicate facility id 'A'"
+    assert problem.row == 4 and problem.hint == "also in rows 2, 4"
+    assert data.facilities["facility_id"].tolist() == ["A", "B"]
+
+
+def test_flow_problems_are_all_reported_at_once(write, tax):
+    data = _load(
+        write, tax,
+        FAC + "A,x,60,25,,\n",
+        FLOW
+        + "B,supply,heat.steam,10,MWh/yr\n"
+        + "A,supply,heat.stem,10,MWh/yr\n"
+        + "A,supply,heat.steam,-5,MWh/yr\n"
+        + "A,supply,heat.steam,5,kWh\n"
+        + "A,offer,heat.steam,5,MWh/yr\n"
+        + "A,supply,heat.steam,5,t/yr\n"
+        + "A,supply,heat,5,MWh/yr\n"
+        + "A,supply,heat.steam,lots,MWh/yr\n"
+        + "A,supply,heat.steam,5,\n",
+    )
+    by_row = {p.row: p for p in data.report.errors}
+    assert by_row[2].message == "flow refers to unknown facility 'B'"
+    assert by_row[3].message == "unknown resource code 'heat.stem'"
+    assert by_row[3].hint == "did you mean heat.steam?"
+    assert by_row[4].message == "quantity -5 is negative"
+    assert by_row[5].message == "unknown unit 'kWh'"
+    assert by_row[6].message == "direction 'offer' is not supply or demand"
+    assert by_row[7].message == "unit t/yr does not fit resource heat.steam"
+    assert by_row[8].message == "a supply must name a specific resource, not the group 'heat'"
+    assert by_row[9].message == "quantity 'lots' is not a number"
+    assert by_row[10].message == "quantity given without a unit"
+    assert len(data.report.errors) == 9
+    assert data.flows.empty
+
+
+def test_ewc_code_gives_the_resource(write, tax):
+    data = _load(
+        write, tax, FAC + "A,x,60,25,,\n",
+        "facility_id,direction,ewc,quantity,unit\nA,supply,10 01 02,100,t/yr\nA,supply,19 99 99,1,t/yr\nA,supply,99 01 01,1,t/yr\n",
+    )
+    assert data.flows["resource"].tolist() == ["mineral.fly_ash"]
+    assert data.flows["ewc"].tolist() == ["100102"]
+    messages = [p.message for p in data.report.errors]
+    assert messages == [
+        "EWC code 199999 is not in the symbiosis map, so the resource is unknown",
+        "'99 01 01' is not a six-digit European List of Waste code",
+    ]
+
+
+def test_group_demand_accepted_and_unit_defaults_to_resource(write, tax):
+    data = _load(write, tax, FAC + "A,x,60,25,,\n", FLOW + "A,demand,heat,,\nA,demand,mineral.fly_ash,,\n")
+    assert data.report.ok
+    assert data.flows["unit"].tolist() == ["", "t/yr"]
+
+
+def test_names_are_kept_verbatim(write, tax):
+    hostile = '<img src=x onerror=alert(1)> "Ääni" Oy'
+    data = _load(write, tax, FAC + f'A,"{hostile.replace(chr(34), chr(34) * 2)}",60,25,,\n')
+    assert data.facilities.loc[0, "name"] == hostile
+
+
+def test_flows_of_a_skipped_facility_are_skipped_and_named(write, tax):
+    data = _load(write, tax, FAC + "A,x,abc,25,,\n", FLOW + "A,supply,heat.steam,1,MWh/yr\n")
+    assert data.flows.empty
+    flows_skipped = data.skipped[data.skipped["table"] == "flows"]
+    assert flows_skipped["reason"].tolist() == ["its facility 'A' was skipped"]
+
+
+def test_bad_nace_country_and_confidential(write, tax):
+    data = _load(
+        write, tax,
+        FAC + "A,x,60,25,X99,Finland\nB,y,60,25,23.51,F1\n",
+        "facility_id,direction,resource,confidential\nA,supply,heat.steam,maybe\n",
+    )
+    messages = sorted(p.message for p in data.report.errors)
+    assert messages == [
+        "'F1' is not an ISO 3166-1 alpha-2 country code",
+        "'X99' is not a NACE Rev. 2 code",
+        "'maybe' is not true or false",
+    ]
+
+
+def test_parse_numbers_handles_european_forms():
+    values = pd.Series(["1 234,5", "1.234,5", "63.45", "", "−3", "1\u00a0000"])
+    numbers, bad = parse_numbers(values, decimal_comma=True)
+    assert numbers.tolist()[:3] == [1234.5, 1234.5, 63.45]
+    assert numbers.tolist()[4:] == [-3.0, 1000.0]
+    assert bad.tolist() == [False] * 6
+    numbers, bad = parse_numbers(pd.Series(["1,234,567.5", "2,5", "1,500", "inf"]), decimal_comma=False)
+    assert numbers.tolist()[:2] == [1234567.5, 2.5]
+    assert bad.tolist() == [False, False, True, True]
+
+
+def test_xlsx_workbook_with_both_sheets(tmp_path, tax):
+    path = tmp_path / "d.xlsx"
+    with pd.ExcelWriter(path) as writer:
+        pd.DataFrame({"facility_id": ["A", "B"], "name": ["Åbo", "Kõrts"], "lat": [60.45, 59.43],
+                      "lon": [22.27, 24.75], "nace": [2351, "D35.11"]}).to_excel(writer, sheet_name="facilities", index=False)
+        pd.DataFrame({"facility_id": ["B", "A"], "direction": ["supply", "demand"], "ewc": ["10 01 02", None],
+                      "resource": [None, "mineral.cement_raw_materials"], "quantity": [100, None],
+                      "unit": ["t/yr", None]}).to_excel(writer, sheet_name="flows", index=False)
+    data = load_dataset(path, taxonomy=tax)
+    assert data.report.ok, data.report.format()
+    assert data.facilities["nace"].tolist() == ["23.51", "35.11"]
+    assert data.flows["resource"].tolist() == ["mineral.fly_ash", "mineral.cement_raw_materials"]
