@@ -25,10 +25,11 @@ ELLIPSOID = "GRS80"
 KNOWLEDGE_DIR = Path(__file__).resolve().parent.parent / "data" / "knowledge"
 
 #: Ratio of road distance to straight-line distance used while no road network
-#: is loaded. Ballou, Rahardja and Sakai (2002), "Selected country circuity
-#: factors for road and rail network distances", International Journal of
-#: Physical Distribution & Logistics Management 32(10), report road circuity
-#: around 1.2 to 1.4 for European countries; 1.3 is the middle of that range.
+#: is loaded. Wang, Bette, Schreckenberg and Guhr (2024), "How much longer do
+#: you have to drive than the crow has to fly?", npj Complexity 1, 22
+#: (doi:10.1038/s44260-024-00023-x), find 1.3 +/- 0.1 for road networks. Around
+#: lakes, fjords and bays (much of Finland, Sweden and Norway) short trips can
+#: reach 1.4-1.5; the road-network mode replaces this estimate.
 ROAD_CIRCUITY_FACTOR = 1.3
 
 #: Average truck speed on the estimated road route, km/h, for travel times
