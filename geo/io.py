@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import csv
 import io as _io
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import geopandas as gpd
@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 import pyogrio
 
-from geo.errors import InputError
+from geo.errors import InputError, Problem
 from geo.settings import WGS84
 
 __all__ = ["RawTable", "read_table", "table_names", "SUPPORTED_SUFFIXES"]
@@ -31,6 +31,7 @@ __all__ = ["RawTable", "read_table", "table_names", "SUPPORTED_SUFFIXES"]
 SUPPORTED_SUFFIXES = (".csv", ".tsv", ".txt", ".xlsx", ".geojson", ".json", ".gpkg")
 _DELIMITERS = (";", "\t", ",")
 _SNIFF_LINES = 200
+_DELIMITER_NAMES = {";": "semicolon", "\t": "tab", ",": "comma"}
 
 
 @dataclass
@@ -52,6 +53,9 @@ class RawTable:
         Geometries in EPSG:4326 for GeoJSON and GeoPackage layers that have them.
     decimal_comma : bool
         True when numbers may use a decimal comma (``;``-delimited CSV).
+    problems : list of Problem
+        Records that could not be split into the header's columns; they are
+        not in ``frame`` and validation reports them as errors.
     """
 
     frame: pd.DataFrame
@@ -61,6 +65,7 @@ class RawTable:
     decimal_comma: bool = False
     encoding: str = "utf-8"
     delimiter: str | None = None
+    problems: list[Problem] = field(default_factory=list)
 
 
 def table_names(path: str | Path) -> list[str]:
@@ -176,19 +181,26 @@ def _read_csv(path: Path) -> RawTable:
         return RawTable(empty, str(path), np.empty(0, dtype=int), encoding=encoding)
     delimiter = sniff_delimiter(text)
     try:
-        frame = pd.read_csv(
-            _io.StringIO(text),
-            sep=delimiter,
-            dtype=str,
-            keep_default_na=False,
-            na_filter=False,
-            skip_blank_lines=True,
-            engine="python",
-        )
-    except (pd.errors.ParserError, csv.Error) as exc:
+        records = list(csv.reader(_io.StringIO(text, newline=""), delimiter=delimiter))
+    except csv.Error as exc:
         raise InputError(f"{path}: not a readable CSV file ({exc})") from None
+    numbered = [(n, r) for n, r in enumerate(records, start=1) if any(cell.strip() for cell in r)]
+    (_, header), body = numbered[0], numbered[1:]
+    width = len(header)
+    problems = [
+        Problem(
+            str(path), n, None, delimiter.join(r)[:80],
+            f"row has {len(r)} fields but the header has {width}",
+            f"is there an unquoted {_DELIMITER_NAMES[delimiter]} inside a value?",
+        )
+        for n, r in body if len(r) != width
+    ]
+    good = [(n, r) for n, r in body if len(r) == width]
+    frame = pd.DataFrame([r for _, r in good], columns=header, dtype=str)
+    if not good:
+        frame = pd.DataFrame(columns=header, dtype=str)
     frame = _clean_columns(frame)
-    rows = np.arange(2, len(frame) + 2)
+    rows = np.array([n for n, _ in good], dtype=int)
     return RawTable(
         frame,
         str(path),
@@ -196,6 +208,7 @@ def _read_csv(path: Path) -> RawTable:
         decimal_comma=delimiter == ";",
         encoding=encoding,
         delimiter=delimiter,
+        problems=problems,
     )
 
 

@@ -288,6 +288,13 @@ class _Collector:
         self.report.add(Problem(self.raw.file, None, column, None, message, hint))
 
 
+def _broken_records(raw: RawTable, table: str, report: ValidationReport, skipped: list[dict]) -> None:
+    """Report records the reader could not split into columns, and list them as skipped."""
+    report.extend(raw.problems)
+    for p in raw.problems:
+        skipped.append({"table": table, "file": p.file, "row": p.row, "facility_id": "", "reason": p.message})
+
+
 def _canonical_columns(frame: pd.DataFrame) -> pd.DataFrame:
     renamed = {}
     for column in frame.columns:
@@ -310,6 +317,7 @@ def _validate_facilities(
     raw: RawTable, report: ValidationReport, skipped: list[dict]
 ) -> tuple[gpd.GeoDataFrame, set[str]]:
     col = _Collector(raw, report)
+    _broken_records(raw, "facilities", report, skipped)
     frame = _canonical_columns(raw.frame.copy())
     if frame.empty:
         what = "is empty" if not len(frame.columns) else "has no data rows"
@@ -449,6 +457,7 @@ def _validate_flows(
     skipped: list[dict],
 ) -> pd.DataFrame:
     col = _Collector(raw, report)
+    _broken_records(raw, "flows", report, skipped)
     frame = _canonical_columns(raw.frame.copy())
     if frame.empty:
         what = "is empty" if not len(frame.columns) else "has no data rows"

@@ -12,6 +12,7 @@ numbers the ranks. Each link gets a ``why`` a cluster manager can read aloud.
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pandas as pd
@@ -211,7 +212,7 @@ def explain(links: pd.DataFrame, taxonomy: Taxonomy) -> pd.Series:
     labels = taxonomy.resources["label"]
     sentences = []
     for row in links.itertuples(index=False):
-        what = labels.get(row.supply_resource, row.supply_resource).lower()
+        what = _plain(labels.get(row.supply_resource, row.supply_resource))
         how_far = f"{row.distance_km:.0f} km away by road" + (
             " (estimated)" if row.distance_source == "estimate" else ""
         )
@@ -222,10 +223,12 @@ def explain(links: pd.DataFrame, taxonomy: Taxonomy) -> pd.Series:
                 f"quantities are not known yet, and {reason}."
             )
             continue
-        amount = f"about {approx(row.quantity)} {row.unit}"
-        if row.quantity_basis != "both":
-            amount += f" ({row.quantity_basis.split()[0]}'s figure)"
-        saving = f"saving about {approx(row.co2_saved_t_per_yr)} t CO2"
+        if row.quantity_basis == "both":
+            about, amount = "about", f"about {approx(row.quantity)} {row.unit}"
+        else:
+            whose = "supplier's amount" if row.quantity_basis == "supply only" else "receiver's stated need"
+            about, amount = "up to", f"up to {approx(row.quantity)} {row.unit} (the {whose})"
+        saving = f"saving {about} {approx(row.co2_saved_t_per_yr)} t CO2"
         if row.value_eur_per_yr >= 0:
             saving += f" and EUR {approx(row.value_eur_per_yr)} a year"
         else:
@@ -237,11 +240,19 @@ def explain(links: pd.DataFrame, taxonomy: Taxonomy) -> pd.Series:
     return pd.Series(sentences, index=links.index, dtype=object)
 
 
+def _plain(label: str) -> str:
+    """A label for the middle of a sentence: no parenthetical, first letter lower case."""
+    text = re.sub(r"\s*\([^)]*\)", "", label).strip()
+    if len(text) > 1 and text[1].islower():
+        text = text[0].lower() + text[1:]
+    return text
+
+
 def _reason(row, labels: pd.Series) -> str:
     if row.rule == "substitution" and row.reason:
         text = row.reason.rstrip(".")
         return text[0].lower() + text[1:]
     if row.rule == "group":
-        group = labels.get(row.demand_resource, row.demand_resource).lower()
+        group = _plain(labels.get(row.demand_resource, row.demand_resource))
         return f"the receiver takes any {group}"
     return "the receiver uses this resource"
