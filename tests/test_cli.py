@@ -1,0 +1,142 @@
+"""The command line end to end, as a user runs it (a real subprocess)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import geopandas as gpd
+import pandas as pd
+import pytest
+
+from tests.conftest import ROOT
+
+FAC = "facility_id;name;lat;lon;nace;country\n"
+
+
+def run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "geo", *map(str, args)], cwd=ROOT,
+                          capture_output=True, text=True, encoding="utf-8", timeout=120)
+
+
+@pytest.fixture
+def example(write):
+    fac = write("facilities.csv",
+                FAC + "P;Ääneseudun Voima Oy;62,60;25,72;D35.11;FI\nC;Sementti Ø&Å <b>;62,65;25,80;2351;FI\n"
+                "G;Kasvihuone Łódź;62,58;25,75;01.13;FI\nS;Only sector Oy;62,61;25,74;C17.11;FI\n")
+    flows = write("flows.csv",
+                  "facility_id,direction,resource,quantity,unit,ewc\n"
+                  "P,supply,heat.hot_water,50000,MWh/yr,\nP,supply,,12000,t/yr,10 01 02\n"
+                  "C,demand,mineral.cement_raw_materials,8000,t/yr,\nG,demand,heat.low_temperature,20000,MWh/yr,\n")
+    return fac, flows
+
+
+def test_validate_ok_and_with_problems(example, write):
+    fac, flows = example
+    ok = run("validate", fac, flows)
+    assert ok.returncode == 0
+    assert "4 valid facilities, 4 valid flows; 0 errors, 0 warnings" in ok.stdout
+    bad = write("bad.csv", FAC + "A;x;23,6;65,8;;FI\nA;y;sixty;25;;FI\n")
+    result = run("validate", bad)
+    assert result.returncode == 1
+    assert "row 2, column lat: error: coordinates look swapped" in result.stdout
+    assert "row 3, column facility_id: error: duplicate facility id 'A'" in result.stdout
+    assert "row 3, column lat: error: latitude 'sixty' is not a number" in result.stdout
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".xlsx", ".geojson", ".gpkg"])
+def test_match_writes_every_format(example, tmp_path, suffix):
+    fac, flows = example
+    out = tmp_path / f"links{suffix}"
+    result = run("match", "--facilities", fac, "--flows", flows, "--out", out)
+    assert result.returncode == 0, result.stderr
+    assert "distance_source=estimate" in result.stderr
+    if suffix == ".csv":
+        assert out.read_bytes().startswith(b"\xef\xbb\xbf")
+        links = pd.read_csv(out, encoding="utf-8-sig", dtype={"supply_facility_id": str})
+    elif suffix == ".xlsx":
+        links = pd.read_excel(out, sheet_name="links")
+        assert "method" in pd.ExcelFile(out).sheet_names
+    else:
+        links = gpd.read_file(out)
+        assert set(links.geom_type) == {"LineString"}
+        assert links.crs.to_epsg() == 4326
+    required = ["rank", "score", "supply_facility_id", "supply_name", "demand_facility_id", "demand_name",
+                "resource", "quantity", "unit", "distance_km", "travel_time_min", "distance_source",
+                "co2_saved_t_per_yr", "value_eur_per_yr", "basis", "why"]
+    assert set(required) <= set(links.columns)
+    assert links["rank"].tolist() == [1, 2]
+    assert set(links["supply_name"]) == {"Ääneseudun Voima Oy"}
+    assert set(links["demand_name"]) == {"Sementti Ø&Å <b>", "Kasvihuone Łódź"}
+
+
+def test_nordic_letters_survive_windows_1252_input(write, tmp_path):
+    fac = write("f.csv", FAC + "P;Åbo Kraft Ää;60,45;22,27;D35.11;FI\nG;Växthus Ørsted;60,46;22,28;01.13;FI\n",
+                encoding="cp1252")
+    flows = write("w.csv", "facility_id;direction;resource;quantity;unit\nP;supply;heat.hot_water;1000;MWh/yr\n"
+                  "G;demand;heat.low_temperature;500;MWh/yr\n", encoding="cp1252")
+    out = tmp_path / "l.csv"
+    assert run("match", "--facilities", fac, "--flows", flows, "--out", out).returncode == 0
+    text = out.read_text(encoding="utf-8-sig")
+    assert "Åbo Kraft Ää" in text and "Växthus Ørsted" in text
+
+
+def test_infer_gives_links_for_sector_only_facilities(write, tmp_path):
+    fac = write("f.csv", FAC + "P;Voima;62,60;25,72;D35.11;FI\nC;Sementti;62,65;25,80;C23.51;FI\n"
+                "G;Kasvihuone;62,58;25,75;A01.13;FI\n")
+    out = tmp_path / "l.csv"
+    plain = run("match", "--facilities", fac, "--out", out)
+    assert plain.returncode == 0 and "use --infer" in plain.stderr
+    result = run("match", "--facilities", fac, "--infer", "--top", "3", "--out", out)
+    assert result.returncode == 0, result.stderr
+    assert "inferred" in result.stderr
+    links = pd.read_csv(out, encoding="utf-8-sig")
+    assert 0 < len(links) <= 3
+    assert set(links["basis"]) == {"inferred"}
+
+
+def test_invalid_input_is_refused_then_skipped_with_names(example, write, tmp_path):
+    fac, _ = example
+    flows = write("bad_flows.csv", "facility_id,direction,resource,quantity,unit\n"
+                  "P,supply,heat.hot_water,50000,MWh/yr\nG,demand,heat.low_temperature,,\n"
+                  "Z,supply,heat.stem,-1,MWh/yr\n")
+    out = tmp_path / "l.csv"
+    refused = run("match", "--facilities", fac, "--flows", flows, "--out", out)
+    assert refused.returncode == 1
+    assert "flow refers to unknown facility 'Z'" in refused.stderr
+    assert "unknown resource code 'heat.stem' (did you mean heat.steam?)" in refused.stderr
+    assert "quantity -1 is negative" in refused.stderr
+    assert "--skip-invalid" in refused.stderr and not out.exists()
+    skipped = run("match", "--facilities", fac, "--flows", flows, "--skip-invalid", "--out", out)
+    assert skipped.returncode == 0, skipped.stderr
+    assert "skipped:" in skipped.stderr and "bad_flows.csv, row 4 (facility Z)" in skipped.stderr
+    assert len(pd.read_csv(out, encoding="utf-8-sig")) == 1
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["match", "--facilities", "missing.csv", "--out", "x.csv"], "missing.csv: file not found"),
+        (["match", "--facilities", "{fac}", "--out", "links.txt"], "output must end in one of"),
+        (["match", "--facilities", "{fac}", "--out", "/nonexistent/dir/x.csv"], "does not exist"),
+        (["match", "--facilities", "{fac}", "--max-km", "-3", "--out", "x.csv"], "must be above 0"),
+        (["match", "--facilities", "{fac}", "--top", "zero", "--out", "x.csv"], "not a whole number"),
+        (["validate", "{fac}", "flows.shp"], "unsupported file type .shp"),
+    ],
+)
+def test_unusable_arguments_exit_2_with_one_line(example, tmp_path, args, message):
+    fac, _ = example
+    (tmp_path / "flows.shp").write_text("x")
+    args = [a.replace("{fac}", str(fac)) for a in args]
+    args = [str(tmp_path / a) if a in ("flows.shp", "x.csv", "links.txt") else a for a in args]
+    result = run(*args)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_empty_facilities_file_exits_1(write, tmp_path):
+    result = run("match", "--facilities", write("f.csv", ""), "--out", tmp_path / "l.csv")
+    assert result.returncode == 1
+    assert "the facilities file is empty" in result.stderr
