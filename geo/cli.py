@@ -148,7 +148,7 @@ def _method(args: argparse.Namespace) -> dict[str, str]:
         "flows": str(args.flows or ""),
         "inferred flows": "yes" if args.infer else "no",
         "maximum distance": f"{args.max_km} km for every resource" if args.max_km else "each resource's default",
-        "distance": f"estimate: geodesic distance x road circuity factor {settings.ROAD_CIRCUITY_FACTOR}",
+        "distance": f"estimate: great-circle distance x road circuity factor {settings.ROAD_CIRCUITY_FACTOR}",
         "travel time": f"estimated road distance at {settings.ESTIMATE_TRUCK_SPEED_KMH:g} km/h",
         "score weights": (f"CO2 {weights.co2}, value {weights.value}, distance {weights.distance}, "
                           f"compatibility {weights.compatibility}"),

@@ -3,7 +3,7 @@
 :func:`find_candidates` projects facilities to ETRS89-LAEA (EPSG:3035) and,
 for each supplied resource, queries one STRtree of the compatible demands with
 every supply point at once (``dwithin`` its own maximum distance: the exact
-form of a per-flow buffer). Exact geodesic distances then confirm the
+form of a per-flow buffer). Great-circle distances then confirm the
 straight-line buffer, and :func:`geo.distance.link_distances` gives the road
 distance that must also stay within the maximum. No Python loop runs over
 pairs; the only loop is over the few dozen supplied resource codes.
@@ -51,7 +51,9 @@ def laea_margin(lon: np.ndarray, lat: np.ndarray) -> float:
     ETRS89-LAEA keeps areas, not lengths: at angular distance ``c`` from its
     centre (52N, 10E) lengths shrink radially by ``cos(c/2)``. Dividing the
     radius by that factor for the farthest point makes the projected
-    ``dwithin`` query a safe superset of the true geodesic buffer.
+    ``dwithin`` query a safe superset of the true great-circle buffer (the
+    extra 1 % covers the sphere of the distances against the ellipsoid of the
+    projection).
     """
     if len(lon) == 0:
         return 1.0
@@ -59,7 +61,7 @@ def laea_margin(lon: np.ndarray, lat: np.ndarray) -> float:
     phi, lam = np.radians(np.asarray(lat, float)), np.radians(np.asarray(lon, float))
     cos_c = np.sin(lat0) * np.sin(phi) + np.cos(lat0) * np.cos(phi) * np.cos(lam - lon0)
     c_max = float(np.arccos(np.clip(cos_c, -1.0, 1.0)).max())
-    return 1.0 / np.cos(c_max / 2.0) * 1.001
+    return 1.0 / np.cos(c_max / 2.0) * 1.01
 
 
 def supply_limits_km(supply: pd.DataFrame, taxonomy: Taxonomy, *, max_km: float | None = None) -> pd.Series:

@@ -32,7 +32,7 @@ LINK_COLUMNS = [
     "distance_km", "straight_km", "travel_time_min", "distance_source", "max_distance_km",
     "co2_saved_t_per_yr", "value_eur_per_yr", "basis", "why",
     "transport_mode", "transport_cost_eur_per_yr", "transport_co2_t_per_yr",
-    "avoided_co2_t_per_yr", "gross_value_eur_per_yr", "rule", "strength", "rule_source",
+    "avoided_co2_t_per_yr", "gross_value_eur_per_yr", "rule", "strength", "reason", "rule_source",
     "supply_flow_id", "supply_quantity", "supply_unit", "supply_ewc", "supply_description",
     "supply_basis", "supply_nace", "supply_country", "supply_cluster",
     "demand_flow_id", "demand_quantity", "demand_unit", "demand_description",
@@ -113,13 +113,12 @@ def match(
     without = [f for f in dataset.facilities["facility_id"] if f not in with_flows]
     candidates, stats = find_candidates(dataset.facilities, flows, taxonomy, max_km=max_km)
     scored = score_links(candidates, taxonomy, weights=weights)
-    scored["resource"] = scored["supply_resource"]
-    scored["confidential"] = scored["supply_confidential"] | scored["demand_confidential"]
-    ranked = rank_links(scored, top=top)
-    ranked["why"] = explain(ranked, taxonomy)
+    kept = [c for c in LINK_COLUMNS if c not in ("rank", "why")]
+    ranked = rank_links(scored, top=top, columns=kept)
+    ranked.insert(LINK_COLUMNS.index("why"), "why", explain(ranked, taxonomy))
     ends = ranked[["supply_lon", "supply_lat", "demand_lon", "demand_lat"]].to_numpy(dtype=float)
     lines = shapely.linestrings(ends.reshape(-1, 2, 2))
-    links = gpd.GeoDataFrame(ranked[LINK_COLUMNS], geometry=lines, crs=settings.WGS84)
+    links = gpd.GeoDataFrame(ranked, geometry=lines, crs=settings.WGS84)
     return MatchResult(
         links=links,
         stats=stats,

@@ -55,13 +55,11 @@ def matchable_quantity(candidates: pd.DataFrame, taxonomy: Taxonomy) -> pd.DataF
 
 
 def _factors(taxonomy: Taxonomy, resource: pd.Series, from_unit: pd.Series, to_unit: pd.Series) -> pd.Series:
-    keys = pd.DataFrame({"r": resource, "f": from_unit, "t": to_unit})
-    unique = keys.drop_duplicates()
-    lookup = {
-        (r, f, t): taxonomy.conversion_factor(r, f, t) if f else np.nan
-        for r, f, t in unique.itertuples(index=False)
-    }
-    return pd.Series([lookup[k] for k in zip(keys["r"], keys["f"], keys["t"])], index=resource.index)
+    """Conversion factor per row, looked up once per distinct (resource, from, to)."""
+    keys = pd.MultiIndex.from_arrays([resource.astype(object), from_unit.astype(object), to_unit.astype(object)])
+    unique = keys.unique()
+    factors = np.array([taxonomy.conversion_factor(r, f, t) if f else np.nan for r, f, t in unique])
+    return pd.Series(factors[unique.get_indexer(keys)], index=resource.index)
 
 
 def transport_costs(
@@ -123,7 +121,8 @@ def score_links(
     Returns
     -------
     DataFrame
-        The candidates plus ``quantity``, ``unit``, ``quantity_basis``,
+        The candidates plus ``resource`` (the supplied one), ``confidential``
+        (either flow is), ``quantity``, ``unit``, ``quantity_basis``,
         ``transport_mode``, ``transport_cost_eur_per_yr``,
         ``transport_co2_t_per_yr``, ``avoided_co2_t_per_yr``,
         ``gross_value_eur_per_yr``, ``co2_saved_t_per_yr`` (net),
@@ -133,19 +132,21 @@ def score_links(
         that only the links kept are described.
     """
     w = weights if weights is not None else ScoringWeights()
-    out = candidates.copy()
     qty = matchable_quantity(candidates, taxonomy)
-    out[["quantity", "unit", "quantity_basis"]] = qty
-    transport = transport_costs(out["supply_resource"], out["quantity"], out["distance_km"], taxonomy)
-    out[transport.columns] = transport
-    factors = taxonomy.resources.loc[out["supply_resource"]]
-    avoided_kg = factors["avoided_co2_kg_per_unit"].to_numpy()
-    value = factors["value_eur_per_unit"].to_numpy()
-    out["avoided_co2_t_per_yr"] = out["quantity"] * avoided_kg / 1000.0
-    out["gross_value_eur_per_yr"] = out["quantity"] * value
-    out["co2_saved_t_per_yr"] = out["avoided_co2_t_per_yr"] - out["transport_co2_t_per_yr"]
-    out["value_eur_per_yr"] = out["gross_value_eur_per_yr"] - out["transport_cost_eur_per_yr"]
-    out["basis"] = _link_basis(out["supply_basis"], out["demand_basis"])
+    transport = transport_costs(candidates["supply_resource"], qty["quantity"], candidates["distance_km"], taxonomy)
+    factors = taxonomy.resources.loc[candidates["supply_resource"]]
+    avoided = qty["quantity"] * factors["avoided_co2_kg_per_unit"].to_numpy() / 1000.0
+    gross = qty["quantity"] * factors["value_eur_per_unit"].to_numpy()
+    new = pd.concat([qty, transport], axis=1).assign(
+        avoided_co2_t_per_yr=avoided,
+        gross_value_eur_per_yr=gross,
+        co2_saved_t_per_yr=avoided - transport["transport_co2_t_per_yr"],
+        value_eur_per_yr=gross - transport["transport_cost_eur_per_yr"],
+        basis=_link_basis(candidates["supply_basis"], candidates["demand_basis"]),
+        resource=candidates["supply_resource"],
+        confidential=candidates["supply_confidential"] | candidates["demand_confidential"],
+    )
+    out = pd.concat([candidates, new], axis=1)
     out["score"] = _score(out, w)
     return out
 
@@ -174,20 +175,22 @@ def _score(links: pd.DataFrame, w: ScoringWeights) -> pd.Series:
     return (100.0 * confidence * blend).round(1)
 
 
-def rank_links(links: pd.DataFrame, *, top: int | None = None) -> pd.DataFrame:
+def rank_links(links: pd.DataFrame, *, top: int | None = None, columns: list[str] | None = None) -> pd.DataFrame:
     """Order links best first and number them from 1.
 
     Ties in score go to the shorter distance, then to facility ids and
     flow ids, so the order is the same on every run. ``top`` keeps the best
-    ``top`` links.
+    ``top`` links; ``columns`` keeps only those columns (and ``rank``).
     """
-    ordered = links.sort_values(
-        ["score", "distance_km", "supply_facility_id", "demand_facility_id", "supply_flow_id", "demand_flow_id"],
-        ascending=[False, True, True, True, True, True],
-        kind="mergesort",
+    keys = (
+        links["demand_flow_id"], links["supply_flow_id"],
+        links["demand_facility_id"], links["supply_facility_id"],
     )
+    codes = [pd.factorize(k, sort=True)[0] for k in keys]
+    order = np.lexsort((*codes, links["distance_km"].to_numpy(), -links["score"].to_numpy()))
     if top is not None:
-        ordered = ordered.head(top)
+        order = order[:top]
+    ordered = (links if columns is None else links[columns]).iloc[order]
     ordered = ordered.reset_index(drop=True)
     ordered.insert(0, "rank", np.arange(1, len(ordered) + 1))
     return ordered
@@ -208,36 +211,65 @@ def approx(value: float) -> str:
 
 
 def explain(links: pd.DataFrame, taxonomy: Taxonomy) -> pd.Series:
-    """One sentence per link: what, from whom, to whom, how far, how much, what it saves."""
-    labels = taxonomy.resources["label"]
-    sentences = []
-    for row in links.itertuples(index=False):
-        what = _plain(labels.get(row.supply_resource, row.supply_resource))
-        how_far = f"{row.distance_km:.0f} km away by road" + (
-            " (estimated)" if row.distance_source == "estimate" else ""
-        )
-        reason = _reason(row, labels)
-        if row.quantity_basis == "unknown":
-            sentences.append(
-                f"{row.supply_name} could supply {what} to {row.demand_name}, {how_far}; "
-                f"quantities are not known yet, and {reason}."
-            )
-            continue
-        if row.quantity_basis == "both":
-            about, amount = "about", f"about {approx(row.quantity)} {row.unit}"
-        else:
-            whose = "supplier's amount" if row.quantity_basis == "supply only" else "receiver's stated need"
-            about, amount = "up to", f"up to {approx(row.quantity)} {row.unit} (the {whose})"
-        saving = f"saving {about} {approx(row.co2_saved_t_per_yr)} t CO2"
-        if row.value_eur_per_yr >= 0:
-            saving += f" and EUR {approx(row.value_eur_per_yr)} a year"
-        else:
-            saving += f" a year at a net cost of EUR {approx(-row.value_eur_per_yr)}"
-        sentences.append(
-            f"{row.supply_name} could supply {amount} of {what} to {row.demand_name}, "
-            f"{how_far}, {saving}; {reason}."
-        )
+    """One sentence per link: what, from whom, to whom, how far, how much, what it saves.
+
+    Built column-wise (string concatenation over whole columns, numbers
+    formatted once per distinct rounded value), so describing hundreds of
+    thousands of links takes a fraction of a second.
+    """
+    if links.empty:
+        return pd.Series([], index=links.index, dtype=object)
+    plain = {code: _plain(label) for code, label in taxonomy.resources["label"].items()}
+    basis = links["quantity_basis"].to_numpy(dtype=object)
+    net = links["value_eur_per_yr"].to_numpy(dtype=float)
+    about = np.where(basis == "both", "about", "up to")
+    whose = np.select(
+        [basis == "supply only", basis == "demand only"],
+        [" (the supplier's amount)", " (the receiver's stated need)"], "",
+    )
+    estimated = np.where(links["distance_source"].to_numpy(dtype=object) == "estimate", " (estimated)", "")
+    columns = zip(
+        links["supply_name"].to_numpy(dtype=object).tolist(),
+        links["demand_name"].to_numpy(dtype=object).tolist(),
+        links["resource"].map(plain).to_numpy(dtype=object).tolist(),
+        _approx_text(links["distance_km"].round(), digits=None).tolist(),
+        estimated.tolist(),
+        basis.tolist(),
+        about.tolist(),
+        _approx_text(links["quantity"]).tolist(),
+        links["unit"].to_numpy(dtype=object).tolist(),
+        whose.tolist(),
+        _approx_text(links["co2_saved_t_per_yr"]).tolist(),
+        _approx_text(np.abs(net)).tolist(),
+        (net >= 0).tolist(),
+        _reasons(links, plain).to_numpy(dtype=object).tolist(),
+    )
+    sentences = [
+        f"{s} could supply {w} to {d}, {km} km away by road{est}; quantities are not known yet, and {why}."
+        if b == "unknown" else
+        f"{s} could supply {a} {q} {u}{who} of {w} to {d}, {km} km away by road{est}, saving {a} {co2} t CO2"
+        + (f" and EUR {eur} a year" if gain else f" a year at a net cost of EUR {eur}") + f"; {why}."
+        for s, d, w, km, est, b, a, q, u, who, co2, eur, gain, why in columns
+    ]
     return pd.Series(sentences, index=links.index, dtype=object)
+
+
+def _approx_text(values, *, digits: int | None = 2) -> np.ndarray:
+    """:func:`approx` of every value, formatting each distinct rounded value once.
+
+    ``digits=None`` writes whole numbers as they are (``1,234``).
+    """
+    v = np.asarray(values, dtype=float)
+    if digits is None:
+        unique, inverse = np.unique(v, return_inverse=True)
+        texts = np.array([f"{u:,.0f}" if np.isfinite(u) else "?" for u in unique], dtype=object)
+        return texts[inverse.ravel()]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        magnitude = 10.0 ** (np.floor(np.log10(np.abs(v))) - 1)
+        rounded = np.where(np.isfinite(v) & (v != 0), np.round(v / magnitude) * magnitude, v)
+    unique, inverse = np.unique(rounded, return_inverse=True)
+    texts = np.array([approx(u) for u in unique], dtype=object)
+    return texts[inverse.ravel()]
 
 
 def _plain(label: str) -> str:
@@ -248,11 +280,16 @@ def _plain(label: str) -> str:
     return text
 
 
-def _reason(row, labels: pd.Series) -> str:
-    if row.rule == "substitution" and row.reason:
-        text = row.reason.rstrip(".")
-        return text[0].lower() + text[1:]
-    if row.rule == "group":
-        group = _plain(labels.get(row.demand_resource, row.demand_resource))
-        return f"the receiver takes any {group}"
-    return "the receiver uses this resource"
+def _reasons(links: pd.DataFrame, plain: dict[str, str]) -> pd.Series:
+    """Why the receiver can use the resource: the rule's reason, or a plain statement."""
+    reasons = links["reason"].fillna("").astype(object)
+    stated = reasons.map({r: _sentence_part(r) for r in reasons.unique()})
+    group = "the receiver takes any " + links["demand_resource"].map(plain).astype(object)
+    use = pd.Series("the receiver uses this resource", index=links.index, dtype=object)
+    out = use.where(links["rule"] != "group", group)
+    return out.where(~((links["rule"] == "substitution") & (stated != "")), stated)
+
+
+def _sentence_part(reason: str) -> str:
+    text = reason.strip().rstrip(".")
+    return text[:1].lower() + text[1:] if text else ""

@@ -18,8 +18,8 @@ WGS84 = "EPSG:4326"
 #: :func:`geo.matching.find_candidates` for how the join allows for that.
 METRIC_CRS = "EPSG:3035"
 
-#: Ellipsoid for straight-line (geodesic) distances.
-ELLIPSOID = "GRS80"
+#: Mean Earth radius (IUGG), km, for great-circle distances.
+EARTH_RADIUS_KM = 6371.0088
 
 #: Folder of the bundled knowledge base (resources, rules, EWC map, profiles).
 KNOWLEDGE_DIR = Path(__file__).resolve().parent.parent / "data" / "knowledge"
