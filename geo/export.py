@@ -23,6 +23,7 @@ from openpyxl.utils import get_column_letter
 
 from geo import settings
 from geo.errors import InputError
+from geo.pipeline import link_lines
 
 __all__ = ["OUTPUT_SUFFIXES", "check_output_path", "write_links"]
 
@@ -47,13 +48,15 @@ def check_output_path(path: str | Path) -> Path:
     return path
 
 
-def write_links(links: gpd.GeoDataFrame, path: str | Path, *, method: dict[str, str] | None = None) -> Path:
+def write_links(links: pd.DataFrame, path: str | Path, *, method: dict[str, str] | None = None) -> Path:
     """Write links to ``path``; the suffix decides the format.
 
     Parameters
     ----------
-    links : GeoDataFrame
-        Ranked links (LineStrings in EPSG:4326).
+    links : DataFrame or GeoDataFrame
+        Ranked links; without geometry, LineStrings are drawn from the
+        ``supply_lon``/``supply_lat`` to the ``demand_lon``/``demand_lat``
+        columns for the spatial formats.
     path : str or Path
         ``.csv`` (UTF-8 with BOM, no geometry, coordinates as columns),
         ``.xlsx`` (sheet ``links`` plus sheet ``method`` when given),
@@ -69,19 +72,20 @@ def write_links(links: gpd.GeoDataFrame, path: str | Path, *, method: dict[str, 
     path = check_output_path(path)
     suffix = path.suffix.lower()
     rounded = _rounded(links)
+    table = pd.DataFrame(rounded.drop(columns="geometry", errors="ignore"))
     with _atomic(path) as tmp:
         if suffix == ".csv":
-            pd.DataFrame(rounded.drop(columns="geometry")).to_csv(tmp, index=False, encoding="utf-8-sig")
+            table.to_csv(tmp, index=False, encoding="utf-8-sig")
         elif suffix == ".xlsx":
-            _write_xlsx(pd.DataFrame(rounded.drop(columns="geometry")), tmp, method or {})
+            _write_xlsx(table, tmp, method or {})
         else:
             driver = "GeoJSON" if suffix == ".geojson" else "GPKG"
-            frame = rounded.to_crs(settings.WGS84)
-            pyogrio.write_dataframe(frame, tmp, driver=driver, layer="links")
+            spatial = rounded if isinstance(rounded, gpd.GeoDataFrame) else link_lines(rounded)
+            pyogrio.write_dataframe(spatial.to_crs(settings.WGS84), tmp, driver=driver, layer="links")
     return path
 
 
-def _rounded(links: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+def _rounded(links: pd.DataFrame) -> pd.DataFrame:
     out = links.copy()
     for column, decimals in _DECIMALS.items():
         if column in out.columns:

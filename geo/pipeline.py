@@ -1,8 +1,7 @@
 """From a validated dataset to ranked links: the one call behind ``geo match``.
 
 :func:`match` runs the steps in order (infer flows when asked, find
-candidates, score, rank) and returns the links as a GeoDataFrame of
-LineStrings with the counts a user needs to trust the result: how many
+candidates, score, rank, explain) and returns the links with the counts a user needs to trust the result: how many
 flows were inferred, which facilities had nothing to match, and how many
 pairs the road distance ruled out.
 """
@@ -23,7 +22,7 @@ from geo.scoring import explain, rank_links, score_links
 from geo.settings import ScoringWeights
 from geo.taxonomy import Taxonomy, load_taxonomy
 
-__all__ = ["LINK_COLUMNS", "MatchResult", "match"]
+__all__ = ["LINK_COLUMNS", "MatchResult", "link_lines", "match"]
 
 #: Columns of the links table, in output order.
 LINK_COLUMNS = [
@@ -47,8 +46,11 @@ class MatchResult:
 
     Attributes
     ----------
-    links : GeoDataFrame
-        :data:`LINK_COLUMNS`, one LineString (supply to demand) per link, EPSG:4326.
+    links : DataFrame
+        :data:`LINK_COLUMNS`, best link first. Both ends are in the
+        ``supply_lon``/``supply_lat`` and ``demand_lon``/``demand_lat``
+        columns; :func:`link_lines` turns them into LineStrings when a map or
+        a spatial file needs them.
     stats : CandidateStats
         Pair counts of the candidate search.
     flows : DataFrame
@@ -63,7 +65,7 @@ class MatchResult:
         Links found before ``top`` cut the list.
     """
 
-    links: gpd.GeoDataFrame
+    links: pd.DataFrame
     stats: CandidateStats
     flows: pd.DataFrame
     inferred: int = 0
@@ -116,11 +118,8 @@ def match(
     kept = [c for c in LINK_COLUMNS if c not in ("rank", "why")]
     ranked = rank_links(scored, top=top, columns=kept)
     ranked.insert(LINK_COLUMNS.index("why"), "why", explain(ranked, taxonomy))
-    ends = ranked[["supply_lon", "supply_lat", "demand_lon", "demand_lat"]].to_numpy(dtype=float)
-    lines = shapely.linestrings(ends.reshape(-1, 2, 2))
-    links = gpd.GeoDataFrame(ranked, geometry=lines, crs=settings.WGS84)
     return MatchResult(
-        links=links,
+        links=ranked,
         stats=stats,
         flows=flows,
         inferred=inferred,
@@ -128,3 +127,14 @@ def match(
         without_flows=without,
         total_links=len(scored),
     )
+
+
+def link_lines(links: pd.DataFrame) -> gpd.GeoDataFrame:
+    """Links as a GeoDataFrame of straight LineStrings from supplier to receiver, EPSG:4326.
+
+    Built on demand (for spatial exports and map layers) rather than in
+    :func:`match`, since tables and spreadsheets do not need geometry.
+    """
+    ends = links[["supply_lon", "supply_lat", "demand_lon", "demand_lat"]].to_numpy(dtype=float)
+    lines = shapely.linestrings(ends.reshape(-1, 2, 2))
+    return gpd.GeoDataFrame(links, geometry=lines, crs=settings.WGS84)

@@ -228,30 +228,43 @@ def explain(links: pd.DataFrame, taxonomy: Taxonomy) -> pd.Series:
         [" (the supplier's amount)", " (the receiver's stated need)"], "",
     )
     estimated = np.where(links["distance_source"].to_numpy(dtype=object) == "estimate", " (estimated)", "")
-    columns = zip(
-        links["supply_name"].to_numpy(dtype=object).tolist(),
-        links["demand_name"].to_numpy(dtype=object).tolist(),
-        links["resource"].map(plain).to_numpy(dtype=object).tolist(),
-        _approx_text(links["distance_km"].round(), digits=None).tolist(),
-        estimated.tolist(),
-        basis.tolist(),
-        about.tolist(),
-        _approx_text(links["quantity"]).tolist(),
-        links["unit"].to_numpy(dtype=object).tolist(),
-        whose.tolist(),
-        _approx_text(links["co2_saved_t_per_yr"]).tolist(),
-        _approx_text(np.abs(net)).tolist(),
-        (net >= 0).tolist(),
-        _reasons(links, plain).to_numpy(dtype=object).tolist(),
-    )
-    sentences = [
-        f"{s} could supply {w} to {d}, {km} km away by road{est}; quantities are not known yet, and {why}."
-        if b == "unknown" else
-        f"{s} could supply {a} {q} {u}{who} of {w} to {d}, {km} km away by road{est}, saving {a} {co2} t CO2"
-        + (f" and EUR {eur} a year" if gain else f" a year at a net cost of EUR {eur}") + f"; {why}."
-        for s, d, w, km, est, b, a, q, u, who, co2, eur, gain, why in columns
-    ]
+    parts = {
+        "s": links["supply_name"].to_numpy(dtype=object),
+        "d": links["demand_name"].to_numpy(dtype=object),
+        "w": links["resource"].map(plain).to_numpy(dtype=object),
+        "km": _approx_text(links["distance_km"].round(), digits=None),
+        "est": estimated,
+        "a": about,
+        "q": _approx_text(links["quantity"]),
+        "u": links["unit"].to_numpy(dtype=object),
+        "who": whose,
+        "co2": _approx_text(links["co2_saved_t_per_yr"]),
+        "eur": _approx_text(np.abs(net)),
+        "why": _reasons(links, plain).to_numpy(dtype=object),
+    }
+    kinds = np.select([basis == "unknown", net >= 0], ["unknown", "gain"], "loss")
+    sentences = np.empty(len(links), dtype=object)
+    for kind, template in _SENTENCES.items():
+        rows = np.flatnonzero(kinds == kind)
+        if len(rows):
+            fields = [parts[name][rows].tolist() for name in _FIELDS[kind]]
+            sentences[rows] = list(map(template.format, *fields))
     return pd.Series(sentences, index=links.index, dtype=object)
+
+
+# One template per kind of link; filled column-wise with str.format (fast, and
+# user text is inserted as text, never interpreted).
+_SENTENCES = {
+    "unknown": "{} could supply {} to {}, {} km away by road{}; quantities are not known yet, and {}.",
+    "gain": "{} could supply {} {} {}{} of {} to {}, {} km away by road{}, saving {} {} t CO2 and EUR {} a year; {}.",
+    "loss": ("{} could supply {} {} {}{} of {} to {}, {} km away by road{}, saving {} {} t CO2 a year "
+             "at a net cost of EUR {}; {}."),
+}
+_FIELDS = {
+    "unknown": ["s", "w", "d", "km", "est", "why"],
+    "gain": ["s", "a", "q", "u", "who", "w", "d", "km", "est", "a", "co2", "eur", "why"],
+    "loss": ["s", "a", "q", "u", "who", "w", "d", "km", "est", "a", "co2", "eur", "why"],
+}
 
 
 def _approx_text(values, *, digits: int | None = 2) -> np.ndarray:
