@@ -305,11 +305,19 @@ def _canonical_columns(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.rename(columns=renamed)
 
 
-def _missing_columns(raw: RawTable, frame: pd.DataFrame, required: list[str], col: _Collector) -> bool:
+def _missing_columns(
+    raw: RawTable, frame: pd.DataFrame, required: list[str], col: _Collector, table: str, skipped: list[dict]
+) -> bool:
+    """Report missing required columns; every row of the table is then skipped, and named."""
     missing = [c for c in required if c not in frame.columns]
     found = ", ".join(frame.columns) or "none"
     for column in missing:
         col.file(f"required column {column!r} is missing", f"columns found: {found}", column)
+    if missing:
+        ids = frame["facility_id"] if "facility_id" in frame.columns else pd.Series("", index=frame.index)
+        reason = f"required column {missing[0]!r} is missing"
+        for row, fid in zip(raw.rows, ids):
+            skipped.append({"table": table, "file": raw.file, "row": int(row), "facility_id": fid, "reason": reason})
     return bool(missing)
 
 
@@ -324,7 +332,7 @@ def _validate_facilities(
         col.file(f"the facilities file {what}", "add one row per facility below a header row")
         return _empty_facilities(), set()
     required = ["facility_id", "name"] + ([] if raw.geometry is not None else ["lat", "lon"])
-    if _missing_columns(raw, frame, required, col):
+    if _missing_columns(raw, frame, required, col, "facilities", skipped):
         return _empty_facilities(), set()
     for column in FACILITY_COLUMNS:
         if column not in frame.columns:
@@ -463,10 +471,10 @@ def _validate_flows(
         what = "is empty" if not len(frame.columns) else "has no data rows"
         col.file(f"the flows file {what}", "add one row per flow below a header row")
         return _empty_flows()
-    if _missing_columns(raw, frame, ["facility_id", "direction"], col):
-        return _empty_flows()
-    if "resource" not in frame.columns and "ewc" not in frame.columns:
-        col.file("required column 'resource' is missing", "give a resource code or an ewc code per flow", "resource")
+    required = ["facility_id", "direction"]
+    if "ewc" not in frame.columns:
+        required.append("resource")
+    if _missing_columns(raw, frame, required, col, "flows", skipped):
         return _empty_flows()
     for column in FLOW_COLUMNS:
         if column not in frame.columns:

@@ -211,3 +211,11 @@ def test_xlsx_workbook_with_both_sheets(tmp_path, tax):
     assert data.report.ok, data.report.format()
     assert data.facilities["nace"].tolist() == ["23.51", "35.11"]
     assert data.flows["resource"].tolist() == ["mineral.fly_ash", "mineral.cement_raw_materials"]
+
+
+def test_rows_of_a_table_missing_a_column_are_all_named_as_skipped(write, tax):
+    data = _load(write, tax, FAC + "A,x,60,25,,\n", "facility_id,resource\nA,heat.steam\nA,heat.steam\n")
+    assert [p.message for p in data.report.errors] == ["required column 'direction' is missing"]
+    flows = data.skipped[data.skipped["table"] == "flows"]
+    assert flows["row"].tolist() == [2, 3]
+    assert set(flows["reason"]) == {"required column 'direction' is missing"}
