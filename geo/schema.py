@@ -295,6 +295,31 @@ def _broken_records(raw: RawTable, table: str, report: ValidationReport, skipped
         skipped.append({"table": table, "file": p.file, "row": p.row, "facility_id": "", "reason": p.message})
 
 
+def _prepared(
+    raw: RawTable, table: str, required: list[str], columns: tuple[str, ...], col: _Collector, skipped: list[dict]
+) -> pd.DataFrame | None:
+    """The table with canonical column names, every optional column present and ids stripped.
+
+    None, with the problem recorded, when the table cannot be checked row by
+    row (empty, or missing a required column).
+    """
+    _broken_records(raw, table, col.report, skipped)
+    frame = _canonical_columns(raw.frame.copy())
+    if frame.empty:
+        what = "is empty" if not len(frame.columns) else "has no data rows"
+        one = {"facilities": "facility", "flows": "flow"}[table]
+        col.file(f"the {table} file {what}", f"add one row per {one} below a header row")
+        return None
+    if _missing_columns(raw, frame, required, col, table, skipped):
+        return None
+    for column in columns:
+        if column not in frame.columns:
+            frame[column] = ""
+    frame["facility_id"] = frame["facility_id"].str.strip()
+    col.rows(frame["facility_id"] == "", "facility_id", frame["facility_id"], "facility id is empty")
+    return frame
+
+
 def _canonical_columns(frame: pd.DataFrame) -> pd.DataFrame:
     renamed = {}
     for column in frame.columns:
@@ -325,22 +350,11 @@ def _validate_facilities(
     raw: RawTable, report: ValidationReport, skipped: list[dict]
 ) -> tuple[gpd.GeoDataFrame, set[str]]:
     col = _Collector(raw, report)
-    _broken_records(raw, "facilities", report, skipped)
-    frame = _canonical_columns(raw.frame.copy())
-    if frame.empty:
-        what = "is empty" if not len(frame.columns) else "has no data rows"
-        col.file(f"the facilities file {what}", "add one row per facility below a header row")
-        return _empty_facilities(), set()
     required = ["facility_id", "name"] + ([] if raw.geometry is not None else ["lat", "lon"])
-    if _missing_columns(raw, frame, required, col, "facilities", skipped):
+    frame = _prepared(raw, "facilities", required, FACILITY_COLUMNS, col, skipped)
+    if frame is None:
         return _empty_facilities(), set()
-    for column in FACILITY_COLUMNS:
-        if column not in frame.columns:
-            frame[column] = ""
-
-    ids = frame["facility_id"].str.strip()
-    frame["facility_id"] = ids
-    col.rows(ids == "", "facility_id", ids, "facility id is empty")
+    ids = frame["facility_id"]
     duplicated = ids.duplicated(keep="first") & (ids != "")
     if duplicated.any():
         first_rows = pd.Series(raw.rows, index=frame.index).groupby(ids).agg(list)
@@ -465,24 +479,11 @@ def _validate_flows(
     skipped: list[dict],
 ) -> pd.DataFrame:
     col = _Collector(raw, report)
-    _broken_records(raw, "flows", report, skipped)
-    frame = _canonical_columns(raw.frame.copy())
-    if frame.empty:
-        what = "is empty" if not len(frame.columns) else "has no data rows"
-        col.file(f"the flows file {what}", "add one row per flow below a header row")
+    required = ["facility_id", "direction"] + ([] if "ewc" in _canonical_columns(raw.frame).columns else ["resource"])
+    frame = _prepared(raw, "flows", required, FLOW_COLUMNS, col, skipped)
+    if frame is None:
         return _empty_flows()
-    required = ["facility_id", "direction"]
-    if "ewc" not in frame.columns:
-        required.append("resource")
-    if _missing_columns(raw, frame, required, col, "flows", skipped):
-        return _empty_flows()
-    for column in FLOW_COLUMNS:
-        if column not in frame.columns:
-            frame[column] = ""
-
-    ids = frame["facility_id"].str.strip()
-    frame["facility_id"] = ids
-    col.rows(ids == "", "facility_id", ids, "facility id is empty")
+    ids = frame["facility_id"]
     unknown = (ids != "") & ~ids.isin(all_ids)
     col.rows(
         unknown, "facility_id", ids,
