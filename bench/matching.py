@@ -76,7 +76,6 @@ def worker_candidates(folder: Path) -> dict:
 def worker_sjoin(folder: Path) -> dict:
     """Baseline: one geopandas sjoin dwithin at the largest limit, then filters."""
     import geopandas as gpd
-    import numpy as np
 
     from geo import settings
     from geo.distance import great_circle_km
@@ -140,6 +139,7 @@ def worker_naive(folder: Path) -> dict:
                 pairs += 1
     plain_seconds = time.perf_counter() - start
     start = time.perf_counter()
+    lean_pairs = 0
     for i in sample:
         s_fac, s_res, limit = supply.at[i, "facility_id"], supply.at[i, "resource"], limits[i]
         x1, y1 = where[s_fac]
@@ -147,8 +147,11 @@ def worker_naive(folder: Path) -> dict:
             if d_fac == s_fac or (s_res, d_res) not in accepts:
                 continue
             x2, y2 = where[d_fac]
-            _haversine_km(x1, y1, x2, y2) <= limit
+            if _haversine_km(x1, y1, x2, y2) <= limit:
+                lean_pairs += 1
     lean_seconds = time.perf_counter() - start
+    if lean_pairs != pairs:
+        raise RuntimeError(f"naive loops disagree: {pairs} and {lean_pairs} pairs")
     scale = len(supply) / NAIVE_SUPPLIES
     return {"seconds": plain_seconds * scale, "measured_seconds": plain_seconds,
             "lean_seconds": lean_seconds * scale, "lean_measured_seconds": lean_seconds,

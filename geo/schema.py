@@ -431,9 +431,10 @@ def _facility_coordinates(raw: RawTable, frame: pd.DataFrame, col: _Collector) -
     lat_num, lat_bad = parse_numbers(frame["lat"], decimal_comma=raw.decimal_comma)
     lon_num, lon_bad = parse_numbers(frame["lon"], decimal_comma=raw.decimal_comma)
     use = from_columns.to_numpy()
-    for name, text, bad, num in (("lat", frame["lat"], lat_bad, lat_num), ("lon", frame["lon"], lon_bad, lon_num)):
-        col.rows(use & bad.to_numpy(), name, text, lambda v, n=name: f"{'latitude' if n == 'lat' else 'longitude'} {v!r} is not a number")
-        col.rows(use & (text.str.strip() == "").to_numpy(), name, text, f"{'latitude' if name == 'lat' else 'longitude'} is empty")
+    for name, word, bad in (("lat", "latitude", lat_bad), ("lon", "longitude", lon_bad)):
+        text = frame[name]
+        col.rows(use & bad.to_numpy(), name, text, lambda v, w=word: f"{w} {v!r} is not a number")
+        col.rows(use & (text.str.strip() == "").to_numpy(), name, text, f"{word} is empty")
     lat[from_columns] = lat_num[from_columns]
     lon[from_columns] = lon_num[from_columns]
     _check_ranges(lon, lat, frame, col)

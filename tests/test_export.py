@@ -36,14 +36,18 @@ def test_spatial_exports_round_trip_text(tmp_path):
         assert back.geometry.iloc[0].equals(LineString([(22.0, 60.0), (22.1, 60.1)]))
 
 
-def test_failed_write_leaves_no_partial_file_and_keeps_the_old_one(tmp_path):
+def test_failed_write_leaves_no_partial_file_and_keeps_the_old_one(tmp_path, monkeypatch):
     target = tmp_path / "l.gpkg"
     target.write_bytes(b"previous")
-    broken = _links().set_crs(None, allow_override=True)
-    broken["geometry"] = None
-    broken["bad"] = [object()]
-    with pytest.raises(Exception):
-        write_links(broken, target)
+
+    def half_write(frame, path, **kwargs):
+        with open(path, "wb") as f:
+            f.write(b"partial")
+        raise OSError("disk full")
+
+    monkeypatch.setattr("geo.export.pyogrio.write_dataframe", half_write)
+    with pytest.raises(OSError, match="disk full"):
+        write_links(_links(), target)
     assert target.read_bytes() == b"previous"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["l.gpkg"]
 
