@@ -368,14 +368,10 @@ def _validate_facilities(
     lon, lat = _facility_coordinates(raw, frame, col)
     frame["lat"], frame["lon"] = lat, lon
 
-    nace_text = frame["nace"].str.strip()
-    nace = nace_text.map(lambda v: normalise_nace(v) if v else "")
-    col.rows(
-        nace.isna(), "nace", nace_text,
-        lambda v: f"{v!r} is not a NACE Rev. 2 code",
+    frame["nace"] = _codes(
+        frame, "nace", normalise_nace, col, "a NACE Rev. 2 code",
         "write it like C23.51, 23.51 or 2351 (the section letter must fit the division)",
     )
-    frame["nace"] = nace.fillna("")
 
     country_text = frame["country"].str.strip()
     country = country_text.map(lambda v: _COUNTRY_NAMES.get(v.lower(), v.upper()))
@@ -500,13 +496,8 @@ def _validate_flows(
     frame["direction"] = direction
 
     ewc_text = frame["ewc"].str.strip()
-    ewc = ewc_text.map(lambda v: normalise_ewc(v) if v else "")
-    col.rows(
-        ewc.isna(), "ewc", ewc_text,
-        lambda v: f"{v!r} is not a six-digit European List of Waste code",
-        "write it like 10 01 02 or 100102",
-    )
-    ewc = ewc.fillna("")
+    ewc = _codes(frame, "ewc", normalise_ewc, col, "a six-digit European List of Waste code",
+                 "write it like 10 01 02 or 100102")
     frame["ewc"] = ewc
 
     resource = frame["resource"].str.strip().str.lower()
@@ -614,6 +605,15 @@ def _validate_units(frame: pd.DataFrame, quantity: pd.Series, taxonomy: Taxonomy
         lambda v: f"{v.split('|')[1]} is measured in {taxonomy.unit(v.split('|')[1])}",
     )
     return unit
+
+
+def _codes(frame: pd.DataFrame, column: str, normalise, col: _Collector, what: str, hint: str) -> pd.Series:
+    """Normalise a code column once per distinct value; report each code that does not normalise."""
+    text = frame[column].str.strip()
+    mapping = {v: (normalise(v) if v else "") for v in text.unique()}
+    codes = text.map(mapping)
+    col.rows(codes.isna(), column, text, lambda v: f"{v!r} is not {what}", hint)
+    return codes.fillna("")
 
 
 def _closest_hint(value: str, choices: set[str], default: str) -> str:
