@@ -270,13 +270,13 @@ class _Collector:
     def rows(self, mask, column: str | None, values, message, hint="", severity="error") -> None:
         """Record a problem for every row where ``mask`` holds.
 
-        ``message`` and ``hint`` may be callables of the cell value.
+        ``message`` and ``hint`` are a text, a callable of the cell value, or
+        a Series of texts aligned with the table's rows.
         """
         positions = np.flatnonzero(np.asarray(mask, dtype=bool))
         for pos in positions:
             value = None if values is None else str(values.iloc[pos])
-            text = message(value) if callable(message) else message
-            tip = hint(value) if callable(hint) else hint
+            text, tip = (_text_for(m, pos, value) for m in (message, hint))
             self.report.add(
                 Problem(self.raw.file, int(self.raw.rows[pos]), column, value, text, tip, severity)
             )
@@ -286,6 +286,12 @@ class _Collector:
 
     def file(self, message: str, hint: str = "", column: str | None = None) -> None:
         self.report.add(Problem(self.raw.file, None, column, None, message, hint))
+
+
+def _text_for(message, pos: int, value: str | None) -> str:
+    if isinstance(message, pd.Series):
+        return str(message.iloc[pos])
+    return message(value) if callable(message) else message
 
 
 def _broken_records(raw: RawTable, table: str, report: ValidationReport, skipped: list[dict]) -> None:
@@ -517,9 +523,9 @@ def _validate_flows(
     col.rows(
         unknown_res, "resource", resource,
         lambda v: f"unknown resource code {v!r}",
-        lambda v: f"did you mean {taxonomy.suggest(v)}?" if taxonomy.suggest(v) else "see data/knowledge/resources.csv",
+        lambda v: f"did you mean {close}?" if (close := taxonomy.suggest(v)) else "see data/knowledge/resources.csv",
     )
-    group_supply = (direction == "supply") & resource.map(taxonomy.is_group)
+    group_supply = (direction == "supply") & resource.isin(taxonomy.groups)
     col.rows(
         group_supply, "resource", resource,
         lambda v: f"a supply must name a specific resource, not the group {v!r}",
@@ -582,27 +588,20 @@ def _validate_units(frame: pd.DataFrame, quantity: pd.Series, taxonomy: Taxonomy
     )
     unit = unit.fillna("")
     resource = frame["resource"]
-    known = resource.isin(taxonomy.codes)
-    leaf = known & ~resource.map(taxonomy.is_group)
-    canonical = resource.map(lambda r: taxonomy.unit(r) if r in taxonomy.codes else "")
+    canonical = resource.map(taxonomy.units).fillna("")  # '' for groups and unknown codes
     col.rows(
         (unit == "") & quantity.notna() & (text == ""), "unit", text,
         "quantity given without a unit",
         lambda v: f"use one of {', '.join(UNITS)}",
     )
     unit = unit.where((unit != "") | quantity.notna(), canonical)
-    convertible = pd.Series(
-        [
-            not is_leaf or u == "" or np.isfinite(taxonomy.conversion_factor(r, u, c))
-            for r, u, c, is_leaf in zip(resource, unit, canonical, leaf)
-        ],
-        index=frame.index,
-    )
-    pairs = pd.Series([f"{u}|{r}" for u, r in zip(unit, resource)], index=frame.index)
+    keys = list(zip(resource, unit, canonical))
+    fits = {k: k[1] == "" or k[2] == "" or bool(np.isfinite(taxonomy.conversion_factor(*k))) for k in set(keys)}
+    convertible = pd.Series([fits[k] for k in keys], index=frame.index)
     col.rows(
-        ~convertible, "unit", pairs,
-        lambda v: f"unit {v.split('|')[0]} does not fit resource {v.split('|')[1]}",
-        lambda v: f"{v.split('|')[1]} is measured in {taxonomy.unit(v.split('|')[1])}",
+        ~convertible, "unit", unit,
+        "unit " + unit + " does not fit resource " + resource,
+        resource + " is measured in " + canonical,
     )
     return unit
 

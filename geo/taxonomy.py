@@ -80,8 +80,18 @@ class Taxonomy:
         """Leaf resources (those with a parent), with their numeric attributes."""
         return self.resources[self.resources["parent"] != ""]
 
+    @cached_property
+    def groups(self) -> frozenset[str]:
+        """Codes of the top-level groups (``heat``, ``mineral``, ...)."""
+        return frozenset(self.resources.index[self.resources["parent"] == ""])
+
+    @cached_property
+    def units(self) -> dict[str, str]:
+        """Canonical unit by resource code ('' for a group)."""
+        return self.resources["unit"].to_dict()
+
     def is_group(self, code: str) -> bool:
-        return code in self.codes and self.resources.at[code, "parent"] == ""
+        return code in self.groups
 
     def leaves_under(self, code: str) -> list[str]:
         """Leaf codes equal to ``code`` or below it in the hierarchy."""
@@ -97,12 +107,9 @@ class Taxonomy:
         matches = difflib.get_close_matches(code.strip().lower(), sorted(self.codes), n=1, cutoff=0.6)
         return matches[0] if matches else None
 
-    def label(self, code: str) -> str:
-        return str(self.resources.at[code, "label"]) if code in self.codes else code
-
     def unit(self, code: str) -> str:
         """Canonical unit of a leaf resource ('' for a group)."""
-        return str(self.resources.at[code, "unit"])
+        return self.units[code]
 
     # -- EWC -----------------------------------------------------------------
 
@@ -190,11 +197,6 @@ class Taxonomy:
             if code in self._profile_codes:
                 return code
         return None
-
-    def profile_for_nace(self, nace: str) -> pd.DataFrame:
-        """Rows of the sector profile :meth:`profile_code_for_nace` picks (may be empty)."""
-        code = self.profile_code_for_nace(nace)
-        return self.profiles[self.profiles["nace"] == code]
 
     @cached_property
     def _profile_codes(self) -> frozenset[str]:
