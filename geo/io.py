@@ -196,10 +196,7 @@ def _read_csv(path: Path) -> RawTable:
         for n, r in body if len(r) != width
     ]
     good = [(n, r) for n, r in body if len(r) == width]
-    frame = pd.DataFrame([r for _, r in good], columns=header, dtype=str)
-    if not good:
-        frame = pd.DataFrame(columns=header, dtype=str)
-    frame = _clean_columns(frame)
+    frame = _clean_columns(pd.DataFrame([r for _, r in good], columns=header, dtype=str))
     rows = np.array([n for n, _ in good], dtype=int)
     return RawTable(
         frame,

@@ -11,7 +11,7 @@ pairs; the only loop is over the few dozen supplied resource codes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import geopandas as gpd
 import numpy as np
@@ -42,7 +42,6 @@ class CandidateStats:
     beyond_max_road_distance: int = 0
     unroutable: int = 0
     same_facility: int = 0
-    notes: list[str] = field(default_factory=list)
 
 
 def laea_margin(lon: np.ndarray, lat: np.ndarray) -> float:

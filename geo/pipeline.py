@@ -8,8 +8,6 @@ pairs the road distance ruled out.
 
 from __future__ import annotations
 
-import gc
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import geopandas as gpd
@@ -108,29 +106,18 @@ def match(
     MatchResult
     """
     taxonomy = taxonomy if taxonomy is not None else load_taxonomy()
-    with _gc_paused():
-        return _match(dataset, taxonomy, infer=infer, max_km=max_km, top=top, weights=weights)
+    return _match(dataset, taxonomy, infer=infer, max_km=max_km, top=top, weights=weights)
 
 
-@contextmanager
-def _gc_paused():
-    """Pause Python's cyclic garbage collector for the duration of a match.
-
-    A large match allocates millions of small objects (the strings of names
-    and sentences) and no reference cycles; each allocation burst otherwise
-    triggers full collections that scan them all again. Reference counting
-    still frees everything; the collector is restored on exit, error or not.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
-def _match(dataset, taxonomy, *, infer, max_km, top, weights) -> MatchResult:
+def _match(
+    dataset: Dataset,
+    taxonomy: Taxonomy,
+    *,
+    infer: bool,
+    max_km: float | None,
+    top: int | None,
+    weights: ScoringWeights | None,
+) -> MatchResult:
     flows = dataset.flows
     inferred, not_inferred = 0, pd.DataFrame(columns=["facility_id", "nace", "reason"])
     if infer:

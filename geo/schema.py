@@ -287,6 +287,14 @@ class _Collector:
     def file(self, message: str, hint: str = "", column: str | None = None) -> None:
         self.report.add(Problem(self.raw.file, None, column, None, message, hint))
 
+    def skipped(self, table: str, ids: pd.Series) -> list[dict]:
+        """One record per row with an error: what the table lost, and why."""
+        return [
+            {"table": table, "file": self.raw.file, "row": int(self.raw.rows[pos]),
+             "facility_id": ids.iloc[pos], "reason": self.reasons[int(pos)]}
+            for pos in np.flatnonzero(self.bad)
+        ]
+
 
 def _text_for(message, pos: int, value: str | None) -> str:
     if isinstance(message, pd.Series):
@@ -371,7 +379,8 @@ def _validate_facilities(
         )
     col.rows(frame["name"].str.strip() == "", "name", frame["name"], "facility name is empty")
 
-    lon, lat = _facility_coordinates(raw, frame, col)
+    has_lat_lon = {"lat", "lon"} <= set(_canonical_columns(raw.frame).columns)
+    lon, lat = _facility_coordinates(raw, frame, col, has_lat_lon=has_lat_lon)
     frame["lat"], frame["lon"] = lat, lon
 
     frame["nace"] = _codes(
@@ -394,20 +403,17 @@ def _validate_facilities(
 
     frame["file"] = raw.file
     frame["row"] = raw.rows
-    good = ~col.bad
-    for pos in np.flatnonzero(~good):
-        skipped.append(
-            {"table": "facilities", "file": raw.file, "row": int(raw.rows[pos]),
-             "facility_id": ids.iloc[pos], "reason": col.reasons[int(pos)]}
-        )
-    valid = frame[good].copy()
+    skipped.extend(col.skipped("facilities", ids))
+    valid = frame[~col.bad].copy()
     geometry = gpd.points_from_xy(valid["lon"].astype(float), valid["lat"].astype(float))
     fac = gpd.GeoDataFrame(valid.reset_index(drop=True), geometry=geometry, crs=settings.WGS84)
     return fac, set(ids[ids != ""])
 
 
-def _facility_coordinates(raw: RawTable, frame: pd.DataFrame, col: _Collector) -> tuple[pd.Series, pd.Series]:
-    """Longitude and latitude per row, from the geometry or the lat/lon columns."""
+def _facility_coordinates(
+    raw: RawTable, frame: pd.DataFrame, col: _Collector, *, has_lat_lon: bool
+) -> tuple[pd.Series, pd.Series]:
+    """Longitude and latitude per row, from the geometry or, where it is missing, the lat/lon columns."""
     lon = pd.Series(np.nan, index=frame.index)
     lat = pd.Series(np.nan, index=frame.index)
     from_columns = pd.Series(True, index=frame.index)
@@ -425,8 +431,7 @@ def _facility_coordinates(raw: RawTable, frame: pd.DataFrame, col: _Collector) -
         lon[present] = shapely.get_x(reps)
         lat[present] = shapely.get_y(reps)
         from_columns = ~present
-        no_columns = "lat" not in frame.columns or "lon" not in frame.columns
-        if no_columns:
+        if not has_lat_lon:
             col.rows(~present, "geometry", None, "facility has no geometry",
                      "give a point geometry or lat/lon columns")
             return lon, lat
@@ -439,11 +444,11 @@ def _facility_coordinates(raw: RawTable, frame: pd.DataFrame, col: _Collector) -
         col.rows(use & (text.str.strip() == "").to_numpy(), name, text, f"{word} is empty")
     lat[from_columns] = lat_num[from_columns]
     lon[from_columns] = lon_num[from_columns]
-    _check_ranges(lon, lat, frame, col)
+    _check_ranges(lon, lat, col)
     return lon, lat
 
 
-def _check_ranges(lon: pd.Series, lat: pd.Series, frame: pd.DataFrame, col: _Collector) -> None:
+def _check_ranges(lon: pd.Series, lat: pd.Series, col: _Collector) -> None:
     west, south, east, north = settings.REGION_BBOX
     m = settings.REGION_MARGIN_DEG
     known = lon.notna() & lat.notna()
@@ -568,11 +573,7 @@ def _validate_flows(
     frame["file"] = raw.file
     frame["row"] = raw.rows
     frame["flow_id"] = [f"row {r}" for r in raw.rows]
-    for pos in np.flatnonzero(col.bad):
-        skipped.append(
-            {"table": "flows", "file": raw.file, "row": int(raw.rows[pos]),
-             "facility_id": ids.iloc[pos], "reason": col.reasons[int(pos)]}
-        )
+    skipped.extend(col.skipped("flows", ids))
     valid = frame[~col.bad].reset_index(drop=True)
     ordered = ["flow_id", *FLOW_COLUMNS, "basis", "file", "row"]
     extra = [c for c in valid.columns if c not in ordered]

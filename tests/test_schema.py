@@ -219,3 +219,18 @@ def test_rows_of_a_table_missing_a_column_are_all_named_as_skipped(write, tax):
     flows = data.skipped[data.skipped["table"] == "flows"]
     assert flows["row"].tolist() == [2, 3]
     assert set(flows["reason"]) == {"required column 'direction' is missing"}
+
+
+def test_geojson_feature_without_geometry_or_coordinates_is_named(tmp_path, tax):
+    path = tmp_path / "f.geojson"
+    path.write_text(
+        '{"type": "FeatureCollection", "features": ['
+        '{"type": "Feature", "properties": {"facility_id": "A", "name": "Åbo"}, '
+        '"geometry": {"type": "Point", "coordinates": [22.27, 60.45]}},'
+        '{"type": "Feature", "properties": {"facility_id": "B", "name": "Nowhere"}, "geometry": null}]}',
+        encoding="utf-8",
+    )
+    data = load_dataset(path, taxonomy=tax)
+    [problem] = data.report.errors
+    assert (problem.row, problem.column, problem.message) == (2, "geometry", "facility has no geometry")
+    assert data.facilities["facility_id"].tolist() == ["A"]
