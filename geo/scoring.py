@@ -201,21 +201,31 @@ def rank_links(links: pd.DataFrame, *, top: int | None = None, columns: list[str
 
 def approx(value: float) -> str:
     """A number rounded to two significant figures, with thousands separators."""
-    if value is None or not math.isfinite(value):
+    return _format_rounded(float(_round_two(np.array([value], dtype=float))[0]))
+
+
+def _round_two(values: np.ndarray) -> np.ndarray:
+    """Round to two significant figures; zero, NaN and infinities stay as they are."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        magnitude = 10.0 ** (np.floor(np.log10(np.abs(values))) - 1)
+        return np.where(np.isfinite(values) & (values != 0), np.round(values / magnitude) * magnitude, values)
+
+
+def _format_rounded(rounded: float) -> str:
+    if not math.isfinite(rounded):
         return "?"
-    if value == 0:
+    if rounded == 0:
         return "0"
-    magnitude = 10 ** (math.floor(math.log10(abs(value))) - 1)
-    rounded = round(value / magnitude) * magnitude
     return f"{rounded:,.0f}" if abs(rounded) >= 10 else f"{rounded:.2g}"
 
 
 def explain(links: pd.DataFrame, taxonomy: Taxonomy) -> pd.Series:
     """One sentence per link: what, from whom, to whom, how far, how much, what it saves.
 
-    Built column-wise (string concatenation over whole columns, numbers
-    formatted once per distinct rounded value), so describing hundreds of
-    thousands of links takes a fraction of a second.
+    Each kind of link (quantity unknown, net gain, net cost) has one template
+    filled with ``str.format`` over whole columns, and numbers are formatted
+    once per distinct rounded value, so hundreds of thousands of links take
+    about a second.
     """
     if links.empty:
         return pd.Series([], index=links.index, dtype=object)
@@ -232,14 +242,14 @@ def explain(links: pd.DataFrame, taxonomy: Taxonomy) -> pd.Series:
         "s": links["supply_name"].to_numpy(dtype=object),
         "d": links["demand_name"].to_numpy(dtype=object),
         "w": links["resource"].map(plain).to_numpy(dtype=object),
-        "km": _approx_text(links["distance_km"].round(), digits=None),
+        "km": _texts(links["distance_km"].round(), _whole),
         "est": estimated,
         "a": about,
-        "q": _approx_text(links["quantity"]),
+        "q": _texts(_round_two(links["quantity"].to_numpy(dtype=float)), _format_rounded),
         "u": links["unit"].to_numpy(dtype=object),
         "who": whose,
-        "co2": _approx_text(links["co2_saved_t_per_yr"]),
-        "eur": _approx_text(np.abs(net)),
+        "co2": _texts(_round_two(links["co2_saved_t_per_yr"].to_numpy(dtype=float)), _format_rounded),
+        "eur": _texts(_round_two(np.abs(net)), _format_rounded),
         "why": _reasons(links, plain).to_numpy(dtype=object),
     }
     kinds = np.select([basis == "unknown", net >= 0], ["unknown", "gain"], "loss")
@@ -263,26 +273,18 @@ _SENTENCES = {
 _FIELDS = {
     "unknown": ["s", "w", "d", "km", "est", "why"],
     "gain": ["s", "a", "q", "u", "who", "w", "d", "km", "est", "a", "co2", "eur", "why"],
-    "loss": ["s", "a", "q", "u", "who", "w", "d", "km", "est", "a", "co2", "eur", "why"],
 }
+_FIELDS["loss"] = _FIELDS["gain"]
 
 
-def _approx_text(values, *, digits: int | None = 2) -> np.ndarray:
-    """:func:`approx` of every value, formatting each distinct rounded value once.
+def _texts(values, fmt) -> np.ndarray:
+    """``fmt`` of every value, calling it once per distinct value."""
+    unique, inverse = np.unique(np.asarray(values, dtype=float), return_inverse=True)
+    return np.array([fmt(float(u)) for u in unique], dtype=object)[inverse.ravel()]
 
-    ``digits=None`` writes whole numbers as they are (``1,234``).
-    """
-    v = np.asarray(values, dtype=float)
-    if digits is None:
-        unique, inverse = np.unique(v, return_inverse=True)
-        texts = np.array([f"{u:,.0f}" if np.isfinite(u) else "?" for u in unique], dtype=object)
-        return texts[inverse.ravel()]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        magnitude = 10.0 ** (np.floor(np.log10(np.abs(v))) - 1)
-        rounded = np.where(np.isfinite(v) & (v != 0), np.round(v / magnitude) * magnitude, v)
-    unique, inverse = np.unique(rounded, return_inverse=True)
-    texts = np.array([approx(u) for u in unique], dtype=object)
-    return texts[inverse.ravel()]
+
+def _whole(value: float) -> str:
+    return f"{value:,.0f}" if math.isfinite(value) else "?"
 
 
 def _plain(label: str) -> str:
