@@ -52,13 +52,15 @@ def load_dataset(
     """
     taxonomy = taxonomy if taxonomy is not None else load_taxonomy()
     facilities = Path(facilities)
-    multi = facilities.suffix.lower() in _MULTI_TABLE
-    fac_raw = io.read_table(facilities, table="facilities" if multi else None)
     flow_raw = None
+    if facilities.suffix.lower() in _MULTI_TABLE:
+        wanted = ["facilities"] if flows is not None else ["facilities", "flows"]
+        tables = io.read_tables(facilities, wanted, optional=("flows",))
+        fac_raw, flow_raw = tables["facilities"], tables.get("flows")
+    else:
+        fac_raw = io.read_table(facilities)
     if flows is not None:
         flows = Path(flows)
         flow_multi = flows.suffix.lower() in _MULTI_TABLE
         flow_raw = io.read_table(flows, table="flows" if flow_multi else None)
-    elif multi and any(n.lower() == "flows" for n in io.table_names(facilities)):
-        flow_raw = io.read_table(facilities, table="flows")
     return validate(fac_raw, flow_raw, taxonomy)

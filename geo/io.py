@@ -26,7 +26,7 @@ import pyogrio
 from geo.errors import InputError, Problem
 from geo.settings import WGS84
 
-__all__ = ["RawTable", "read_table", "table_names", "SUPPORTED_SUFFIXES"]
+__all__ = ["RawTable", "read_table", "read_tables", "SUPPORTED_SUFFIXES"]
 
 SUPPORTED_SUFFIXES = (".csv", ".tsv", ".txt", ".xlsx", ".geojson", ".json", ".gpkg")
 _DELIMITERS = (";", "\t", ",")
@@ -68,15 +68,40 @@ class RawTable:
     problems: list[Problem] = field(default_factory=list)
 
 
-def table_names(path: str | Path) -> list[str]:
-    """Names of the tables (sheets or layers) in an XLSX or GeoPackage file."""
+def read_tables(
+    path: str | Path, names: list[str], *, optional: tuple[str, ...] = ()
+) -> dict[str, RawTable]:
+    """Read several sheets (XLSX) or layers (GeoPackage) of one file, opening it once.
+
+    Names match case-insensitively. A name in ``optional`` that the file
+    lacks is left out of the result; any other missing name is an error.
+
+    Raises
+    ------
+    InputError
+        When the file is missing, unreadable, not XLSX or GeoPackage, or lacks
+        a required table.
+    """
     path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: file not found")
     suffix = path.suffix.lower()
     if suffix == ".xlsx":
-        return list(pd.ExcelFile(path, engine="openpyxl").sheet_names)
+        try:
+            book = pd.ExcelFile(path, engine="openpyxl")
+        except (OSError, ValueError, KeyError) as exc:
+            raise InputError(f"{path}: not a readable XLSX workbook ({exc})") from None
+        with book:
+            found = _pick_tables(path, names, book.sheet_names, optional)
+            return {name: _read_sheet(book, sheet, path) for name, sheet in found.items()}
     if suffix == ".gpkg":
-        return [str(name) for name in pyogrio.list_layers(path)[:, 0]]
-    return []
+        try:
+            layers = [str(layer) for layer in pyogrio.list_layers(path)[:, 0]]
+        except pyogrio.errors.DataSourceError as exc:
+            raise InputError(f"{path}: not a readable GeoPackage ({exc})") from None
+        found = _pick_tables(path, names, layers, optional)
+        return {name: _read_vector(path, layer, f"{path}[{layer}]") for name, layer in found.items()}
+    raise InputError(f"{path}: only XLSX workbooks and GeoPackages hold several tables")
 
 
 def read_table(path: str | Path, *, table: str | None = None) -> RawTable:
@@ -107,13 +132,12 @@ def read_table(path: str | Path, *, table: str | None = None) -> RawTable:
     suffix = path.suffix.lower()
     if suffix in (".csv", ".tsv", ".txt"):
         return _read_csv(path)
-    if suffix == ".xlsx":
-        return _read_xlsx(path, table)
+    if suffix in (".xlsx", ".gpkg"):
+        if table is None:
+            raise InputError(f"{path}: name the sheet or layer to read")
+        return read_tables(path, [table])[table]
     if suffix in (".geojson", ".json"):
         return _read_vector(path, None, str(path))
-    if suffix == ".gpkg":
-        layer = _pick_table(path, table, table_names(path))
-        return _read_vector(path, layer, f"{path}[{layer}]")
     msg = (
         f"{path}: unsupported file type {suffix or '(none)'}; "
         f"use one of {', '.join(SUPPORTED_SUFFIXES)}"
@@ -121,14 +145,17 @@ def read_table(path: str | Path, *, table: str | None = None) -> RawTable:
     raise InputError(msg)
 
 
-def _pick_table(path: Path, table: str | None, names: list[str]) -> str:
-    if table is None:
-        raise InputError(f"{path}: name the sheet or layer to read")
-    for name in names:
-        if name.strip().lower() == table.lower():
-            return name
-    found = ", ".join(names) or "none"
-    raise InputError(f"{path}: no sheet or layer named {table!r} (found: {found})")
+def _pick_tables(path: Path, wanted: list[str], present: list[str], optional: tuple[str, ...]) -> dict[str, str]:
+    """Map each wanted table name to the file's own spelling of it."""
+    by_key = {name.strip().lower(): name for name in present}
+    found = {}
+    for name in wanted:
+        if name.lower() in by_key:
+            found[name] = by_key[name.lower()]
+        elif name not in optional:
+            listed = ", ".join(present) or "none"
+            raise InputError(f"{path}: no sheet or layer named {name!r} (found: {listed})")
+    return found
 
 
 def decode_text(data: bytes, path: Path) -> tuple[str, str]:
@@ -209,14 +236,8 @@ def _read_csv(path: Path) -> RawTable:
     )
 
 
-def _read_xlsx(path: Path, table: str | None) -> RawTable:
-    try:
-        names = table_names(path)
-    except (OSError, ValueError, KeyError) as exc:
-        raise InputError(f"{path}: not a readable XLSX workbook ({exc})") from None
-    sheet = _pick_table(path, table, names)
-    frame = pd.read_excel(path, sheet_name=sheet, dtype=object, engine="openpyxl")
-    frame = frame.dropna(how="all")
+def _read_sheet(book: pd.ExcelFile, sheet: str, path: Path) -> RawTable:
+    frame = pd.read_excel(book, sheet_name=sheet, dtype=object).dropna(how="all")
     rows = frame.index.to_numpy() + 2
     frame = _clean_columns(frame.map(_cell_text).reset_index(drop=True))
     return RawTable(frame, f"{path}[{sheet}]", rows)
