@@ -15,7 +15,7 @@ from geo import settings
 from geo.dataset import load_dataset
 from geo.errors import GeoError, InputError
 from geo.export import check_output_path, write_links
-from geo.pipeline import match
+from geo.pipeline import MatchResult, match
 from geo.schema import Dataset
 from geo.taxonomy import load_taxonomy
 
@@ -122,7 +122,7 @@ def _print_skipped(data: Dataset) -> None:
     print(f"skipped {len(data.skipped)} invalid rows", file=sys.stderr)
 
 
-def _print_summary(result, args: argparse.Namespace) -> None:
+def _print_summary(result: MatchResult, args: argparse.Namespace) -> None:
     s = result.stats
     if args.infer:
         print(f"inferred {result.inferred} flows from sector profiles", file=sys.stderr)

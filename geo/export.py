@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 import geopandas as gpd
@@ -93,23 +94,18 @@ def _rounded(links: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-class _atomic:
-    """Context manager yielding a temporary path that replaces ``path`` on success."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def __enter__(self) -> str:
-        fd, self.tmp = tempfile.mkstemp(prefix=f".{self.path.stem}-", suffix=self.path.suffix, dir=self.path.parent)
-        os.close(fd)
-        os.unlink(self.tmp)
-        return self.tmp
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is None:
-            os.replace(self.tmp, self.path)
-        elif os.path.exists(self.tmp):
-            os.unlink(self.tmp)
+@contextmanager
+def _atomic(path: Path):
+    """Yield a temporary path beside ``path`` that replaces it only on success."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=path.suffix, dir=path.parent)
+    os.close(fd)
+    os.unlink(tmp)  # writers (GDAL) want to create the file themselves
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
 
 
 def _write_xlsx(frame: pd.DataFrame, path: str, method: dict[str, str]) -> None:
