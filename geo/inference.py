@@ -48,9 +48,9 @@ def infer_flows(
     bare = pd.DataFrame(facilities.loc[~facilities["facility_id"].isin(declared_ids), ["facility_id", "nace"]])
     profile_code = {n: taxonomy.profile_code_for_nace(n) for n in bare["nace"].unique() if n}
     bare["profile"] = bare["nace"].map(profile_code)
-    reason = np.where(bare["nace"] == "", "no NACE code", "no sector profile for NACE " + bare["nace"])
-    not_inferred = bare.loc[bare["profile"].isna(), ["facility_id", "nace"]].assign(
-        reason=reason[bare["profile"].isna().to_numpy()]
+    missing = bare[bare["profile"].isna()]
+    not_inferred = missing[["facility_id", "nace"]].assign(
+        reason=np.where(missing["nace"] == "", "no NACE code", "no sector profile for NACE " + missing["nace"])
     )
     profiles = taxonomy.profiles.rename(columns={"nace": "profile", "note": "description"})
     inferred = bare.dropna(subset=["profile"]).merge(profiles, on="profile", how="inner", sort=False)
