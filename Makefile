@@ -29,8 +29,13 @@ run: $(VENV)/.runtime
 test: $(VENV)/.dev
 	$(BIN)/python -m pytest -q
 
-bench: $(VENV)/.dev
+$(VENV)/.bench: requirements-bench.txt $(VENV)/.dev
+	$(BIN)/pip install --quiet -r requirements-bench.txt
+	touch $@
+
+bench: $(VENV)/.bench
 	$(BIN)/python -m bench.matching
+	$(BIN)/python -m bench.routing
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .hypothesis

@@ -1,4 +1,4 @@
-"""The command line: ``python -m geo validate`` and ``python -m geo match``.
+"""The command line: ``python -m geo validate``, ``match`` and ``network build``.
 
 Exit codes: 0 success, 1 invalid input (every problem printed), 2 unusable
 arguments (missing file, unknown format). Errors are one line on stderr,
@@ -11,10 +11,13 @@ import argparse
 import sys
 from pathlib import Path
 
+import pandas as pd
+
 from geo import settings
 from geo.dataset import load_dataset
-from geo.errors import GeoError, InputError
+from geo.errors import GeoError, InputError, NetworkError
 from geo.export import check_output_path, write_links
+from geo.network import BUILD_STAGES, RoadNetwork, network_area, road_network, save_network
 from geo.pipeline import MatchResult, match
 from geo.schema import Dataset
 from geo.taxonomy import load_taxonomy
@@ -72,8 +75,77 @@ def _parser() -> argparse.ArgumentParser:
     find.add_argument("--top", type=_positive_int, help="keep only the best N links")
     find.add_argument("--skip-invalid", action="store_true", help="leave out invalid rows (each is named) instead of stopping")
     find.add_argument("--out", type=Path, required=True, help="output file: .csv, .xlsx, .geojson or .gpkg")
+    find.add_argument("--network", type=Path,
+                      help="road network for road distances: .osm.pbf, .osm, .osm.bz2, .graphml, or a built .npz")
+    find.add_argument("--download-network", action="store_true",
+                      help="download the roads around the facilities from OpenStreetMap (Overpass) when no file is given")
+    find.add_argument("--no-cache", action="store_true", help="neither read nor write the road-graph cache")
     find.set_defaults(run=_match)
+
+    roads = commands.add_parser("network", help="road networks").add_subparsers(dest="action", required=True)
+    build = roads.add_parser("build", help="build a drivable road graph once and cache it")
+    where = build.add_mutually_exclusive_group(required=True)
+    where.add_argument("--source", type=Path, help="OSM file: .osm.pbf, .osm, .osm.bz2 or .graphml")
+    where.add_argument("--bbox", type=_bbox, help="download this area from Overpass: west,south,east,north (degrees)")
+    build.add_argument("--out", type=Path, required=True, help="built graph to write (.npz), for 'match --network'")
+    build.set_defaults(run=_network_build)
     return parser
+
+
+def _bbox(text: str) -> tuple[float, float, float, float]:
+    parts = text.split(",")
+    try:
+        west, south, east, north = (float(p) for p in parts)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not west,south,east,north in degrees") from None
+    if not (-180 <= west < east <= 180 and -90 <= south < north <= 90):
+        raise argparse.ArgumentTypeError(f"{text!r}: need west < east and south < north, in degrees")
+    return west, south, east, north
+
+
+def _network_build(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    if args.out.suffix.lower() != ".npz":
+        raise InputError(f"{args.out}: a built road graph is written as .npz")
+    with tqdm(total=len(BUILD_STAGES), desc="road network", unit="stage", file=sys.stderr) as bar:
+        def on_stage(name: str) -> None:
+            bar.set_postfix_str(name)
+            bar.update(BUILD_STAGES.index(name) + 1 - bar.n)
+
+        try:
+            network = road_network(source=args.source, bbox=args.bbox, download=args.bbox is not None, on_stage=on_stage)
+        except NetworkError as exc:
+            if args.source is not None and not args.source.is_file():
+                raise InputError(str(exc)) from exc
+            raise
+        bar.update(len(BUILD_STAGES) - bar.n)
+    save_network(network, args.out)
+    print(network.summary(), file=sys.stderr)
+    print(f"wrote {args.out}")
+    return EXIT_OK
+
+
+def _load_network(args: argparse.Namespace, data: Dataset) -> RoadNetwork | None:
+    """The road network of a match, or None (with a notice) when there is none to use."""
+    if args.network is not None:
+        if not args.network.is_file():
+            raise InputError(f"{args.network}: no such road-network file")
+        print(f"reading road network {args.network} ...", file=sys.stderr)
+        network = road_network(source=args.network, use_cache=not args.no_cache)
+        print(network.summary(), file=sys.stderr)
+        return network
+    geometry = data.facilities.geometry
+    area = network_area(geometry.x.to_numpy(), geometry.y.to_numpy())
+    try:
+        network = road_network(bbox=area, download=args.download_network, use_cache=not args.no_cache)
+    except NetworkError as exc:
+        print(f"notice: {exc}; road distances are estimated as straight-line "
+              f"distance x {settings.ROAD_CIRCUITY_FACTOR} (distance_source=estimate). "
+              "Give --network FILE (or --download-network when online) for road distances.", file=sys.stderr)
+        return None
+    print(network.summary(), file=sys.stderr)
+    return network
 
 
 def _validate(args: argparse.Namespace) -> int:
@@ -106,11 +178,10 @@ def _match(args: argparse.Namespace) -> int:
     if data.facilities.empty:
         print("error: no valid facilities to match", file=sys.stderr)
         return EXIT_INVALID
-    print("notice: no road network loaded; road distances are estimated as straight-line "
-          f"distance x {settings.ROAD_CIRCUITY_FACTOR} (distance_source=estimate)", file=sys.stderr)
-    result = match(data, taxonomy=taxonomy, infer=args.infer, max_km=args.max_km, top=args.top)
+    network = _load_network(args, data)
+    result = match(data, taxonomy=taxonomy, infer=args.infer, max_km=args.max_km, top=args.top, network=network)
     _print_summary(result, args)
-    write_links(result.links, out, method=_method(args))
+    write_links(result.links, out, method=_method(args, network))
     print(f"wrote {len(result.links)} links to {out}")
     return EXIT_OK
 
@@ -139,17 +210,39 @@ def _print_summary(result: MatchResult, args: argparse.Namespace) -> None:
         f"{result.total_links} links",
         file=sys.stderr,
     )
+    if s.by_road:
+        print(f"{s.by_road} pairs measured on the road network, {s.estimated} estimated "
+              "(an end outside the network's area)", file=sys.stderr)
+    if s.unroutable:
+        print(f"{s.unroutable} pairs could not be routed and are left out:", file=sys.stderr)
+        ends = pd.concat([
+            s.unroutable_pairs.loc[s.unroutable_pairs["reason"].str.startswith("supplier"), ["supply_facility_id", "reason"]]
+            .set_axis(["facility_id", "reason"], axis=1),
+            s.unroutable_pairs.loc[s.unroutable_pairs["reason"].str.startswith("receiver"), ["demand_facility_id", "reason"]]
+            .set_axis(["facility_id", "reason"], axis=1),
+        ])
+        for r in ends.drop_duplicates().itertuples(index=False):
+            print(f"unroutable: facility {r.facility_id}: {r.reason}", file=sys.stderr)
 
 
-def _method(args: argparse.Namespace) -> dict[str, str]:
+def _method(args: argparse.Namespace, network: RoadNetwork | None) -> dict[str, str]:
     weights = settings.ScoringWeights()
+    if network is not None:
+        distance = (f"shortest road route on the OpenStreetMap network ({network.info.get('source')}, "
+                    "drivable roads with osmnx 'drive' semantics), plus the straight legs between each facility and "
+                    f"its nearest road node; pairs outside the network are estimated (distance_source column)")
+        time = (f"fastest road route at maxspeed or road-class speeds, trucks capped at {settings.TRUCK_MAX_SPEED_KMH:g} km/h; "
+                f"legs to the road at {settings.SITE_ACCESS_SPEED_KMH:g} km/h")
+    else:
+        distance = f"estimate: great-circle distance x road circuity factor {settings.ROAD_CIRCUITY_FACTOR}"
+        time = f"estimated road distance at {settings.ESTIMATE_TRUCK_SPEED_KMH:g} km/h"
     return {
         "facilities": str(args.facilities),
         "flows": str(args.flows or ""),
         "inferred flows": "yes" if args.infer else "no",
         "maximum distance": f"{args.max_km} km for every resource" if args.max_km else "each resource's default",
-        "distance": f"estimate: great-circle distance x road circuity factor {settings.ROAD_CIRCUITY_FACTOR}",
-        "travel time": f"estimated road distance at {settings.ESTIMATE_TRUCK_SPEED_KMH:g} km/h",
+        "distance": distance,
+        "travel time": time,
         "score weights": (f"CO2 {weights.co2}, value {weights.value}, distance {weights.distance}, "
                           f"compatibility {weights.compatibility}"),
         "knowledge base": "data/knowledge (see SOURCES.md)",

@@ -17,6 +17,7 @@ __all__ = [
     "GeoError",
     "InputError",
     "KnowledgeBaseError",
+    "NetworkError",
     "Problem",
     "SchemaError",
     "ValidationReport",
@@ -33,6 +34,10 @@ class InputError(GeoError, ValueError):
 
 class KnowledgeBaseError(GeoError, ValueError):
     """The bundled knowledge base (``data/knowledge``) is inconsistent."""
+
+
+class NetworkError(GeoError, RuntimeError):
+    """No road network could be obtained: no file given, none cached, offline, or an unusable file."""
 
 
 class SchemaError(GeoError, ValueError):

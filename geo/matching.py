@@ -11,7 +11,8 @@ pairs; the only loop is over the few dozen supplied resource codes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import geopandas as gpd
 import numpy as np
@@ -19,8 +20,11 @@ import pandas as pd
 import shapely
 
 from geo import settings
-from geo.distance import link_distances
+from geo.distance import great_circle_km, link_distances
 from geo.taxonomy import Taxonomy
+
+if TYPE_CHECKING:
+    from geo.network import RoadNetwork
 
 __all__ = ["CandidateStats", "find_candidates", "laea_margin", "supply_buffers"]
 
@@ -34,7 +38,13 @@ _FACILITY_FIELDS = ("name", "nace", "country", "cluster")
 
 @dataclass
 class CandidateStats:
-    """Counts from one candidate search, for reporting what was left out and why."""
+    """Counts from one candidate search, for reporting what was left out and why.
+
+    ``by_road`` and ``estimated`` count the pairs within the straight-line
+    buffer whose distance came from the road network or from the estimate;
+    ``unroutable_pairs`` lists the pairs a road network could not route
+    (supply and demand facility, resource, straight-line km, reason).
+    """
 
     supplies: int = 0
     demands: int = 0
@@ -42,6 +52,9 @@ class CandidateStats:
     beyond_max_road_distance: int = 0
     unroutable: int = 0
     same_facility: int = 0
+    by_road: int = 0
+    estimated: int = 0
+    unroutable_pairs: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def laea_margin(lon: np.ndarray, lat: np.ndarray) -> float:
@@ -81,6 +94,7 @@ def find_candidates(
     taxonomy: Taxonomy,
     *,
     max_km: float | None = None,
+    network: RoadNetwork | None = None,
 ) -> tuple[pd.DataFrame, CandidateStats]:
     """All compatible supply-demand pairs within their maximum distance.
 
@@ -101,6 +115,8 @@ def find_candidates(
         Compatibility table and resource defaults.
     max_km : float, optional
         Replaces every resource's default maximum distance.
+    network : RoadNetwork, optional
+        Road graph for real road distances; the estimate without one.
 
     Returns
     -------
@@ -137,14 +153,26 @@ def find_candidates(
     s_idx, d_idx, compat_idx = s_idx[~same], d_idx[~same], compat_idx[~same]
 
     limit = np.minimum(s_limit[s_idx], d_limit[d_idx])
-    dist = link_distances(lon[s_fac[s_idx]], lat[s_fac[s_idx]], lon[d_fac[d_idx]], lat[d_fac[d_idx]])
-    in_buffer = dist["straight_km"].to_numpy() <= limit
+    straight = great_circle_km(lon[s_fac[s_idx]], lat[s_fac[s_idx]], lon[d_fac[d_idx]], lat[d_fac[d_idx]])
+    in_buffer = straight <= limit
     stats.within_buffer = int(in_buffer.sum())
+    s_idx, d_idx, compat_idx, limit = s_idx[in_buffer], d_idx[in_buffer], compat_idx[in_buffer], limit[in_buffer]
+    dist = link_distances(lon[s_fac[s_idx]], lat[s_fac[s_idx]], lon[d_fac[d_idx]], lat[d_fac[d_idx]],
+                          network=network, max_km=limit)
     road = dist["distance_km"].to_numpy()
     routed = ~np.isnan(road)
-    stats.unroutable = int((in_buffer & ~routed).sum())
-    keep = in_buffer & routed & (road <= limit)
-    stats.beyond_max_road_distance = int((in_buffer & routed & (road > limit)).sum())
+    stats.by_road = int((dist["distance_source"] == "road").sum())
+    stats.estimated = len(dist) - stats.by_road
+    stats.unroutable = int((~routed).sum())
+    stats.unroutable_pairs = pd.DataFrame({
+        "supply_facility_id": supply["facility_id"].to_numpy()[s_idx[~routed]],
+        "demand_facility_id": demand["facility_id"].to_numpy()[d_idx[~routed]],
+        "resource": supply["resource"].to_numpy()[s_idx[~routed]],
+        "straight_km": dist["straight_km"].to_numpy()[~routed],
+        "reason": dist["unroutable_reason"].to_numpy()[~routed],
+    })
+    keep = routed & (road <= limit)
+    stats.beyond_max_road_distance = int((routed & (road > limit)).sum())
 
     s_idx, d_idx, compat_idx, limit = s_idx[keep], d_idx[keep], compat_idx[keep], limit[keep]
     compat = taxonomy.compatibility

@@ -9,6 +9,7 @@ pairs the road distance ruled out.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import geopandas as gpd
 import pandas as pd
@@ -21,6 +22,9 @@ from geo.schema import Dataset
 from geo.scoring import explain, rank_links, score_links
 from geo.settings import ScoringWeights
 from geo.taxonomy import Taxonomy, load_taxonomy
+
+if TYPE_CHECKING:
+    from geo.network import RoadNetwork
 
 __all__ = ["LINK_COLUMNS", "MatchResult", "link_lines", "match"]
 
@@ -82,6 +86,7 @@ def match(
     max_km: float | None = None,
     top: int | None = None,
     weights: ScoringWeights | None = None,
+    network: RoadNetwork | None = None,
 ) -> MatchResult:
     """Find, score and rank the symbiosis links of a dataset.
 
@@ -100,13 +105,17 @@ def match(
         Keep only the best ``top`` links.
     weights : ScoringWeights, optional
         Score weights; the defaults otherwise.
+    network : RoadNetwork, optional
+        Road graph: pairs it covers get road distances and travel times
+        (``distance_source='road'``), which replace the estimate in the
+        distance limit and the score.
 
     Returns
     -------
     MatchResult
     """
     taxonomy = taxonomy if taxonomy is not None else load_taxonomy()
-    return _match(dataset, taxonomy, infer=infer, max_km=max_km, top=top, weights=weights)
+    return _match(dataset, taxonomy, infer=infer, max_km=max_km, top=top, weights=weights, network=network)
 
 
 def _match(
@@ -117,6 +126,7 @@ def _match(
     max_km: float | None,
     top: int | None,
     weights: ScoringWeights | None,
+    network: RoadNetwork | None,
 ) -> MatchResult:
     flows = dataset.flows
     inferred, not_inferred = 0, pd.DataFrame(columns=["facility_id", "nace", "reason"])
@@ -125,7 +135,7 @@ def _match(
         inferred = int((flows["basis"] == "inferred").sum())
     with_flows = set(flows["facility_id"])
     without = [f for f in dataset.facilities["facility_id"] if f not in with_flows]
-    candidates, stats = find_candidates(dataset.facilities, flows, taxonomy, max_km=max_km)
+    candidates, stats = find_candidates(dataset.facilities, flows, taxonomy, max_km=max_km, network=network)
     scored = score_links(candidates, taxonomy, weights=weights)
     kept = [c for c in LINK_COLUMNS if c not in ("rank", "why")]
     ranked = rank_links(scored, top=top, columns=kept)

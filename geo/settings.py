@@ -7,6 +7,7 @@ Every figure that is not a pure convention names its source.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -82,3 +83,75 @@ class ScoringWeights:
     basis_confidence: dict[str, float] = field(
         default_factory=lambda: {"declared": 1.0, "inferred": 0.7}
     )
+
+
+# --- Road networks (geo.network, geo.routing) -------------------------------
+
+#: Folder of the on-disk road-graph cache. ``BSR_SYMBIOSIS_CACHE`` overrides it.
+CACHE_DIR = Path(os.environ.get("BSR_SYMBIOSIS_CACHE", Path.home() / ".cache" / "bsr-symbiosis"))
+
+#: Version of the road-graph build (filter, speeds, contraction, file layout).
+#: Part of every cache key: bump it whenever a change would alter a built graph.
+NETWORK_BUILD_VERSION = "1"
+
+#: What a truck may drive on, with osmnx's ``drive`` semantics (osmnx 2.1,
+#: ``_overpass._get_network_filter``): a way needs a ``highway`` tag and is
+#: excluded when one of these tags matches the regular expression (Overpass
+#: ``!~``, an unanchored search). osmnx applies ``access!~private`` to every
+#: network type.
+DRIVE_EXCLUDE = {
+    "area": "yes",
+    "access": "private",
+    "highway": (
+        "abandoned|bridleway|bus_guideway|construction|corridor|cycleway|elevator|escalator|"
+        "footway|no|path|pedestrian|planned|platform|proposed|raceway|razed|rest_area|service|"
+        "services|steps|track"
+    ),
+    "motor_vehicle": "no",
+    "motorcar": "no",
+    "service": "alley|driveway|emergency_access|parking|parking_aisle|private",
+}
+
+#: Speed (km/h) of a road class without a usable ``maxspeed`` tag: the usual
+#: posted limits around the Baltic Sea (built-up areas 50, rural main roads
+#: 80 to 100, motorways 110 to 130; e.g. Finland's Road Traffic Act 729/2018
+#: sets 50 km/h in built-up areas and 80 km/h elsewhere by default). Trucks are
+#: capped by :data:`TRUCK_MAX_SPEED_KMH` in any case. ``*_link`` roads take
+#: the speed given here, not their parent's.
+HIGHWAY_SPEEDS_KMH = {
+    "motorway": 120.0, "trunk": 100.0, "primary": 80.0, "secondary": 80.0, "tertiary": 60.0,
+    "unclassified": 50.0, "residential": 40.0, "living_street": 20.0, "road": 50.0,
+    "motorway_link": 60.0, "trunk_link": 60.0, "primary_link": 50.0, "secondary_link": 50.0,
+    "tertiary_link": 40.0, "busway": 40.0,
+}
+
+#: Speed (km/h) of a road class missing from :data:`HIGHWAY_SPEEDS_KMH`.
+DEFAULT_ROAD_SPEED_KMH = 40.0
+
+#: Implicit ``maxspeed`` values (``FI:urban`` and the like) by their suffix, km/h.
+#: Rural limits differ by country, so those are listed per country code.
+MAXSPEED_ZONES_KMH = {
+    "urban": 50.0, "living_street": 20.0, "walk": 7.0, "motorway": 120.0,
+    "FI:rural": 80.0, "SE:rural": 70.0, "NO:rural": 80.0, "DK:rural": 80.0, "DE:rural": 100.0,
+    "DE:motorway": 130.0, "PL:rural": 90.0, "EE:rural": 90.0, "LV:rural": 90.0, "LT:rural": 90.0,
+    "rural": 80.0,
+}
+
+#: Highest speed of a heavy goods vehicle, km/h: trucks over 3.5 t are limited
+#: to 80 km/h on most roads of Finland, Sweden, Norway, Denmark, Germany and
+#: Poland (national traffic codes), and their speed limiters cap them at
+#: 90 km/h everywhere in the EU (Directive 92/6/EEC as amended by 2002/85/EC).
+TRUCK_MAX_SPEED_KMH = 80.0
+
+#: Speed (km/h) assumed on the short leg between a facility and the road node
+#: it snaps to (yard, gate, private access road); an assumption.
+SITE_ACCESS_SPEED_KMH = 20.0
+
+#: Processes used for many-to-many routing; ``None`` means every core.
+ROUTING_WORKERS: int | None = None
+
+#: Seconds osmnx may wait for an Overpass answer before giving up.
+OVERPASS_TIMEOUT_S = 60
+
+#: Margin (km) added around the facilities when a road network is downloaded.
+DOWNLOAD_MARGIN_KM = 10.0
