@@ -76,7 +76,7 @@ _OSM_SUFFIXES = (".osm", ".xml", ".osm.bz2", ".xml.bz2")
 _ARRAYS = (
     "node_id", "node_lon", "node_lat", "vertex", "vertex_node",
     "edge_tail", "edge_head", "edge_length_m", "edge_time_s", "chain_ptr", "chain_nodes",
-    "member_edge", "member_pos", "member_offset_m", "member_offset_s",
+    "member_edge", "member_pos", "member_offset_m", "member_offset_s", "isolated_lon", "isolated_lat",
 )
 
 Progress = Callable[[str], None]
@@ -110,6 +110,10 @@ class RoadNetwork:
         For a pass-through node, the (at most two: one per direction) edges
         it lies on, its position in their chain and its distance and time
         from their tail; -1 and NaN in unused slots.
+    isolated_lon, isolated_lat : ndarray
+        Drivable nodes left out because their roads have no link to the
+        largest component (islands, closed areas), so that a facility beside
+        them is reported rather than routed across the water.
     info : dict
         Where the graph came from and what the build kept and dropped.
     """
@@ -129,6 +133,8 @@ class RoadNetwork:
     member_pos: np.ndarray
     member_offset_m: np.ndarray
     member_offset_s: np.ndarray
+    isolated_lon: np.ndarray
+    isolated_lat: np.ndarray
     info: dict[str, Any] = field(default_factory=dict)
     _derived: dict[str, Any] = field(default_factory=dict, repr=False)
 
@@ -149,9 +155,10 @@ class RoadNetwork:
 
     @property
     def bounds(self) -> tuple[float, float, float, float]:
-        """(west, south, east, north) of the nodes, degrees."""
-        return (float(self.node_lon.min()), float(self.node_lat.min()),
-                float(self.node_lon.max()), float(self.node_lat.max()))
+        """(west, south, east, north) of the nodes, those cut off included, degrees."""
+        lon = np.concatenate([self.node_lon, self.isolated_lon])
+        lat = np.concatenate([self.node_lat, self.isolated_lat])
+        return float(lon.min()), float(lat.min()), float(lon.max()), float(lat.max())
 
     def segments(self) -> pd.DataFrame:
         """The uncontracted graph: one row per directed segment between consecutive OSM nodes.
@@ -334,9 +341,10 @@ def network_from_edges(
         "truck_max_speed_kmh": settings.TRUCK_MAX_SPEED_KMH,
     }
     stage("contract")
+    isolated = np.setdiff1d(drivable_nodes, keep_nodes)
     net = _contract(
         nodes["id"].to_numpy(dtype=np.int64)[keep_nodes], lon[keep_nodes], lat[keep_nodes],
-        u, v, length, time, info,
+        u, v, length, time, info, lon[isolated], lat[isolated],
     )
     net.info.update(nodes=net.n_nodes, vertices=net.n_vertices, edges=net.n_edges)
     return net
@@ -378,7 +386,7 @@ def _largest_scc(n: int, u: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, int]
     return np.flatnonzero(used & (labels == largest)), int((counts > 0).sum())
 
 
-def _contract(node_id, lon, lat, u, v, length, time, info) -> RoadNetwork:
+def _contract(node_id, lon, lat, u, v, length, time, info, isolated_lon, isolated_lat) -> RoadNetwork:
     """Contract chains of pass-through nodes into single edges between vertices.
 
     A node passes through when traffic can only go on: one way in and one
@@ -424,7 +432,7 @@ def _contract(node_id, lon, lat, u, v, length, time, info) -> RoadNetwork:
         edge_length_m=walked["length"], edge_time_s=walked["time"],
         chain_ptr=walked["chain_ptr"], chain_nodes=walked["chain_nodes"],
         member_edge=member_edge, member_pos=member_pos, member_offset_m=member_m, member_offset_s=member_s,
-        info=info,
+        isolated_lon=isolated_lon, isolated_lat=isolated_lat, info=info,
     )
 
 

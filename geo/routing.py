@@ -93,7 +93,9 @@ def snap(network: RoadNetwork, lon, lat, *, max_snap_km: float | None = None) ->
         A point outside the network's bounding box (plus the snap distance)
         gets the reason ``outside the road network's area``; one inside it but
         farther than ``max_snap_km`` from any road node gets ``... km from the
-        nearest drivable road`` (an island without a road link, say).
+        nearest drivable road``; one nearer to a road cut off from the network
+        (an island's own roads) than to a connected road more than
+        :data:`geo.settings.DISCONNECTED_GAP_KM` away is reported too.
     """
     limit = settings.MAX_SNAP_KM if max_snap_km is None else max_snap_km
     lon = np.asarray(lon, dtype=float)
@@ -108,9 +110,23 @@ def snap(network: RoadNetwork, lon, lat, *, max_snap_km: float | None = None) ->
     reason = np.full(len(lon), "", dtype=object)
     far = inside & (snap_km > limit)
     reason[far] = [f"{d:.1f} km from the nearest drivable road" for d in snap_km[far]]
+    if len(network.isolated_lon):
+        cut_off = _isolated_tree(network).query(_unit_xyz(lon, lat))[0]
+        cut_off_km = 2.0 * settings.EARTH_RADIUS_KM * np.arcsin(np.clip(cut_off / 2.0, 0.0, 1.0))
+        island = inside & (cut_off_km < snap_km) & (snap_km > settings.DISCONNECTED_GAP_KM)
+        reason[island] = [f"beside a road with no link to the road network (an island?); the nearest connected "
+                          f"road is {d:.1f} km away" for d in snap_km[island]]
     reason[~inside] = "outside the road network's area"
     node = np.where(reason == "", node, -1).astype(np.int64)
     return Snapped(node=node, snap_km=snap_km, reason=reason)
+
+
+def _isolated_tree(network: RoadNetwork) -> cKDTree:
+    tree = network._derived.get("isolated_tree")
+    if tree is None:
+        tree = cKDTree(_unit_xyz(network.isolated_lon, network.isolated_lat))
+        network._derived["isolated_tree"] = tree
+    return tree
 
 
 def _unit_xyz(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
@@ -187,7 +203,8 @@ def road_distances(
         if travel_time:
             slowest = graph.slowest_m_per_s()
             found = np.isfinite(length)
-            reach_s = np.where(found, length / slowest, -1.0)
+            # the shortest route driven at the slowest speed bounds the fastest; the slack absorbs rounding
+            reach_s = np.where(found, length / slowest * (1 + 1e-9) + 1e-6, -1.0)
             times = np.full(len(rows), np.inf)
             if found.any():
                 times[found] = _many_to_many(graph.matrix("time"), s_term[found], t_term[found], reach_s[found], workers)

@@ -51,6 +51,12 @@ REGION_MARGIN_DEG = 3.0
 #: Largest distance (km) at which a facility counts as snapped to a road.
 MAX_SNAP_KM = 2.0
 
+#: A facility whose nearest drivable road has no link to the road network
+#: (dropped with the smaller strongly connected components: an island, a
+#: closed site) is reported as unroutable when the nearest connected road is
+#: farther than this (km); nearer, it is snapped to that road.
+DISCONNECTED_GAP_KM = 0.5
+
 
 @dataclass(frozen=True)
 class ScoringWeights:

@@ -44,3 +44,14 @@ def shared(*parts: str) -> Path:
     if not path.exists():
         pytest.skip(f"{path} not available (../shared is only beside a developer's checkout)")
     return path
+
+
+@pytest.fixture(autouse=True)
+def _private_cache(tmp_path_factory, monkeypatch):
+    """Every test (and every CLI subprocess it starts) gets an empty road-graph cache of its own."""
+    from geo import settings
+
+    cache = tmp_path_factory.mktemp("cache")
+    monkeypatch.setattr(settings, "CACHE_DIR", cache)
+    monkeypatch.setenv("BSR_SYMBIOSIS_CACHE", str(cache))
+    return cache

@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -140,3 +141,63 @@ def test_empty_facilities_file_exits_1(write, tmp_path):
     result = run("match", "--facilities", write("f.csv", ""), "--out", tmp_path / "l.csv")
     assert result.returncode == 1
     assert "the facilities file is empty" in result.stderr
+
+
+@pytest.fixture
+def tampere_sites(write):
+    """Four sites of the Tampere region (E-PRTR coordinates) with heat to trade."""
+    from tests.conftest import shared
+
+    eprtr = pd.read_csv(shared("eprtr_fi", "facilities.csv"), sep=";").drop_duplicates("Facility_INSPIRE_ID")
+    inside = eprtr[eprtr["pointGeometryLon"].between(23.5566, 23.8922)
+                   & eprtr["pointGeometryLat"].between(61.4459, 61.5580)].head(4)
+    rows = "".join(f"T{i};Site {i};{lat};{lon};D35.30;FI\n"
+                   for i, (lon, lat) in enumerate(zip(inside["pointGeometryLon"], inside["pointGeometryLat"], strict=True)))
+    fac = write("tampere.csv", "facility_id;name;lat;lon;nace;country\n" + rows)
+    flows = write("tampere_flows.csv",
+                  "facility_id,direction,resource,quantity,unit\n"
+                  "T0,supply,heat.hot_water,40000,MWh/yr\nT1,supply,heat.hot_water,30000,MWh/yr\n"
+                  "T2,demand,heat.hot_water,20000,MWh/yr\nT3,demand,heat.hot_water,25000,MWh/yr\n")
+    return fac, flows
+
+
+def test_network_build_then_match_gives_road_distances(tampere_sites, tmp_path):
+    from geo.network import load_network
+    from geo.routing import road_distances
+    from tests.conftest import shared
+
+    built = tmp_path / "tampere.npz"
+    result = run("network", "build", "--source", shared("osm", "tampere.osm.pbf"), "--out", built)
+    assert result.returncode == 0, result.stderr
+    assert "road network" in result.stderr and "stage" in result.stderr  # the progress bar
+    assert "nodes outside the largest strongly connected component dropped" in result.stderr
+    fac, flows = tampere_sites
+    out = tmp_path / "links.csv"
+    result = run("match", "--facilities", fac, "--flows", flows, "--network", built, "--out", out)
+    assert result.returncode == 0, result.stderr
+    assert "pairs measured on the road network" in result.stderr
+    links = pd.read_csv(out, encoding="utf-8-sig")
+    assert len(links) >= 1 and (links["distance_source"] == "road").all()
+    expected = road_distances(load_network(built), links["supply_lon"], links["supply_lat"],
+                              links["demand_lon"], links["demand_lat"], max_km=links["max_distance_km"])
+    # the CSV rounds to 2 decimals
+    np.testing.assert_allclose(links["distance_km"], expected["road_km"], rtol=0, atol=0.0051)
+    np.testing.assert_allclose(links["travel_time_min"], expected["travel_time_min"], rtol=0, atol=0.051)
+    assert (links["distance_km"] >= links["straight_km"]).all()
+    # the OSM file itself works too, and the second use reads the cache
+    again = run("match", "--facilities", fac, "--flows", flows, "--network", shared("osm", "tampere.osm.pbf"), "--out", out)
+    assert again.returncode == 0, again.stderr
+    assert pd.read_csv(out, encoding="utf-8-sig")["distance_km"].tolist() == links["distance_km"].tolist()
+
+
+def test_match_with_a_missing_network_file_is_a_usage_error(example, tmp_path):
+    fac, flows = example
+    result = run("match", "--facilities", fac, "--flows", flows, "--network", tmp_path / "nope.osm.pbf",
+                 "--out", tmp_path / "x.csv")
+    assert result.returncode == 2
+    assert "no such road-network file" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_network_build_refuses_a_bad_output_suffix(tmp_path):
+    result = run("network", "build", "--source", tmp_path / "a.osm.pbf", "--out", tmp_path / "g.graphml")
+    assert result.returncode == 2 and "written as .npz" in result.stderr

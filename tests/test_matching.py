@@ -163,3 +163,31 @@ def test_supply_buffers_have_the_right_radius(tax):
     assert buffers.crs.to_epsg() == 4326
     area_km2 = buffers.to_crs(settings.METRIC_CRS).area.iloc[0] / 1e6
     assert area_km2 == pytest.approx(math.pi * 20.0**2, rel=0.01)
+
+
+def test_road_network_replaces_the_estimate_and_drops_long_detours(tax):
+    """On a one-way ring, A -> B is one side (111 m) but B -> A goes round three sides (334 m)."""
+    from geo.network import network_from_edges
+    from tests.test_network import grid_nodes, ways
+
+    ring = ways((1, 2, "residential", "yes"), (2, 5, "residential", "yes"), (5, 4, "residential", "yes"),
+                (4, 1, "residential", "yes"))
+    net = network_from_edges(grid_nodes(), ring, directed=False, source="ring")
+    fac = gpd.GeoDataFrame(
+        {"facility_id": ["A", "B"], "name": ["A", "B"], "nace": "", "country": "", "cluster": ""},
+        geometry=gpd.points_from_xy([25.0, 25.002], [60.0, 60.0]), crs=settings.WGS84,
+    )
+    flows = pd.DataFrame(
+        {"flow_id": ["a", "b", "c", "d"], "facility_id": ["A", "B", "B", "A"],
+         "direction": ["supply", "demand", "supply", "demand"], "resource": "heat.hot_water", "quantity": np.nan,
+         "unit": "MWh/yr", "ewc": "", "description": "", "max_distance_km": 0.25, "confidential": False,
+         "basis": "declared"}
+    )
+    candidates, stats = find_candidates(fac, flows, tax, network=net)
+    assert stats.within_buffer == 2 and stats.by_road == 2 and stats.estimated == 0
+    assert stats.beyond_max_road_distance == 1
+    assert candidates["supply_facility_id"].tolist() == ["A"]
+    row = candidates.iloc[0]
+    assert row["distance_source"] == "road"
+    assert row["distance_km"] == pytest.approx(0.1114, rel=2e-3)
+    assert row["distance_km"] >= row["straight_km"]
