@@ -226,9 +226,10 @@ def road_distances(
 
 def _snap_unique(network: RoadNetwork, lon: np.ndarray, lat: np.ndarray) -> tuple[Snapped, np.ndarray]:
     """Snap each distinct point once; return the snaps and each input's index into them."""
-    points = np.column_stack([lon, lat])
-    unique, inverse = np.unique(points, axis=0, return_inverse=True)
-    return snap(network, unique[:, 0], unique[:, 1]), inverse.ravel()
+    codes = pd.DataFrame({"lon": lon, "lat": lat}).groupby(["lon", "lat"], sort=False).ngroup().to_numpy()
+    first = np.zeros(codes.max() + 1 if len(codes) else 0, dtype=np.int64)
+    first[codes[::-1]] = np.arange(len(codes))[::-1]
+    return snap(network, lon[first], lat[first]), codes
 
 
 def _pair_reasons(from_reason: np.ndarray, to_reason: np.ndarray) -> np.ndarray:
