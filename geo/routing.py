@@ -100,7 +100,7 @@ def snap(network: RoadNetwork, lon, lat, *, max_snap_km: float | None = None) ->
     limit = settings.MAX_SNAP_KM if max_snap_km is None else max_snap_km
     lon = np.asarray(lon, dtype=float)
     lat = np.asarray(lat, dtype=float)
-    tree = _node_tree(network)
+    tree = _tree(network, "nodes")
     chord, node = tree.query(_unit_xyz(lon, lat))
     snap_km = 2.0 * settings.EARTH_RADIUS_KM * np.arcsin(np.clip(chord / 2.0, 0.0, 1.0))
     west, south, east, north = network.bounds
@@ -111,7 +111,7 @@ def snap(network: RoadNetwork, lon, lat, *, max_snap_km: float | None = None) ->
     far = inside & (snap_km > limit)
     reason[far] = [f"{d:.1f} km from the nearest drivable road" for d in snap_km[far]]
     if len(network.isolated_lon):
-        cut_off = _isolated_tree(network).query(_unit_xyz(lon, lat))[0]
+        cut_off = _tree(network, "isolated").query(_unit_xyz(lon, lat))[0]
         cut_off_km = 2.0 * settings.EARTH_RADIUS_KM * np.arcsin(np.clip(cut_off / 2.0, 0.0, 1.0))
         island = inside & (cut_off_km < snap_km) & (snap_km > settings.DISCONNECTED_GAP_KM)
         reason[island] = [f"beside a road with no link to the road network (an island?); the nearest connected "
@@ -121,24 +121,18 @@ def snap(network: RoadNetwork, lon, lat, *, max_snap_km: float | None = None) ->
     return Snapped(node=node, snap_km=snap_km, reason=reason)
 
 
-def _isolated_tree(network: RoadNetwork) -> cKDTree:
-    tree = network._derived.get("isolated_tree")
-    if tree is None:
-        tree = cKDTree(_unit_xyz(network.isolated_lon, network.isolated_lat))
-        network._derived["isolated_tree"] = tree
-    return tree
-
-
 def _unit_xyz(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
     lam, phi = np.radians(lon), np.radians(lat)
     return np.column_stack([np.cos(phi) * np.cos(lam), np.cos(phi) * np.sin(lam), np.sin(phi)])
 
 
-def _node_tree(network: RoadNetwork) -> cKDTree:
-    tree = network._derived.get("tree")
+def _tree(network: RoadNetwork, which: str) -> cKDTree:
+    """KD-tree (unit-sphere coordinates) of the kept nodes (``'nodes'``) or the cut-off ones (``'isolated'``), built once."""
+    tree = network._derived.get(which)
     if tree is None:
-        tree = cKDTree(_unit_xyz(network.node_lon, network.node_lat))
-        network._derived["tree"] = tree
+        lon, lat = (network.node_lon, network.node_lat) if which == "nodes" else (network.isolated_lon, network.isolated_lat)
+        tree = cKDTree(_unit_xyz(lon, lat))
+        network._derived[which] = tree
     return tree
 
 
