@@ -60,6 +60,7 @@ __all__ = [
     "parse_maxspeed_kmh",
     "road_network",
     "save_network",
+    "without_parallels",
 ]
 
 #: Stages reported to a progress callback while a graph is built, in order.
@@ -319,7 +320,8 @@ def network_from_edges(
         length = np.fmax(length, edges["length"].to_numpy(dtype=float)[known])
     u, v, speed = u[known], v[known], speed[known]
     time = length / (speed / 3.6)
-    u, v, length, time = _without_parallels(u, v, length, time)
+    _, _, time = without_parallels(u, v, time)  # the least time, and below the least length, of parallel edges
+    u, v, length = without_parallels(u, v, length)
 
     stage("connect")
     keep_nodes, components = _largest_scc(len(ids), u, v)
@@ -361,16 +363,13 @@ def _directed(ways: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([forward, backward], ignore_index=True)
 
 
-def _without_parallels(u, v, length, time):
-    """One edge per (tail, head): the shortest length and the shortest time of the parallels."""
-    order = np.lexsort((length, v, u))
-    u, v, length, time = u[order], v[order], length[order], time[order]
-    first = np.ones(len(u), dtype=bool)
-    first[1:] = (u[1:] != u[:-1]) | (v[1:] != v[:-1])
-    starts = np.flatnonzero(first)
-    if len(starts) == 0:
-        return u, v, length, time
-    return u[starts], v[starts], length[starts], np.minimum.reduceat(time, starts)
+def without_parallels(tail: np.ndarray, head: np.ndarray, weight: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One edge per (tail, head), the least weight of the parallels, sorted by tail then head."""
+    order = np.lexsort((weight, head, tail))
+    tail, head, weight = tail[order], head[order], weight[order]
+    first = np.ones(len(tail), dtype=bool)
+    first[1:] = (tail[1:] != tail[:-1]) | (head[1:] != head[:-1])
+    return tail[first], head[first], weight[first]
 
 
 def _largest_scc(n: int, u: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, int]:
@@ -567,15 +566,23 @@ def _cache_path(cache_dir: Path, key: str) -> Path:
 
 def build_network(source: str | Path, *, on_stage: Progress | None = None) -> RoadNetwork:
     """Build a network from a local file: ``.osm.pbf``, ``.osm``/``.osm.bz2`` XML, ``.graphml`` or a built ``.npz``."""
+    path = _existing(source)
+    if path.name.lower().endswith(".npz"):
+        return load_network(path)
+    return _build_file(path, cache_key("file", file_digest(path)), on_stage)
+
+
+def _existing(source: str | Path) -> Path:
     path = Path(source)
     if not path.is_file():
         raise NetworkError(f"{path}: no such road-network file")
+    return path
+
+
+def _build_file(path: Path, key: str, on_stage: Progress | None) -> RoadNetwork:
+    """Read an OSM or GraphML file by its suffix and build it; ``key`` is its cache key."""
     name = path.name.lower()
-    if name.endswith(".npz"):
-        return load_network(path)
-    key = cache_key("file", file_digest(path))
-    stage = on_stage or (lambda _name: None)
-    stage("read")
+    (on_stage or (lambda _name: None))("read")
     if name.endswith(".pbf"):
         nodes, edges = _read_pbf(path)
         return network_from_edges(nodes, edges, directed=False, source=path.name, key=key, on_stage=on_stage)
@@ -632,13 +639,11 @@ def road_network(
     cache = Path(cache_dir) if cache_dir is not None else settings.CACHE_DIR
     stage = on_stage or (lambda _name: None)
     if source is not None:
-        path = Path(source)
+        path = _existing(source)
         if path.name.lower().endswith(".npz"):
             return load_network(path)
-        if not path.is_file():
-            raise NetworkError(f"{path}: no such road-network file")
         key = cache_key("file", file_digest(path))
-        return _cached(cache, key, use_cache, lambda: build_network(path, on_stage=on_stage), stage)
+        return _cached(cache, key, use_cache, lambda: _build_file(path, key, on_stage), stage)
     if bbox is None:
         raise NetworkError("no road-network file and no area given")
     area = tuple(round(float(c), 3) for c in bbox)

@@ -39,7 +39,7 @@ from scipy.sparse.csgraph import dijkstra
 from scipy.spatial import cKDTree
 
 from geo import settings
-from geo.network import RoadNetwork
+from geo.network import RoadNetwork, without_parallels
 
 __all__ = ["Route", "Snapped", "road_distances", "route", "snap"]
 
@@ -284,20 +284,24 @@ class _Augmented:
         self._extra["s"].append(np.asarray(s, dtype=float))
 
     def matrix(self, weight: str) -> sp.csr_matrix:
-        """The graph as a CSR matrix of ``length`` (m) or ``time`` (s), parallel edges reduced to the least."""
+        """The graph as a CSR matrix of ``length`` (m) or ``time`` (s), parallel edges reduced to the least.
+
+        The network's own edges are reduced once and kept with the network;
+        virtual edges never parallel them (one end is always a new vertex).
+        """
         net = self.net
-        base = net.edge_length_m if weight == "length" else net.edge_time_s
+        base = net._derived.get(weight)
+        if base is None:
+            weights = net.edge_length_m if weight == "length" else net.edge_time_s
+            base = without_parallels(net.edge_tail.astype(np.int64), net.edge_head.astype(np.int64), weights)
+            net._derived[weight] = base
         key = "m" if weight == "length" else "s"
-        tail = np.concatenate([net.edge_tail.astype(np.int64), *self._extra["tail"]])
-        head = np.concatenate([net.edge_head.astype(np.int64), *self._extra["head"]])
-        w = np.concatenate([base, *self._extra[key]])
-        order = np.lexsort((w, head, tail))
-        tail, head, w = tail[order], head[order], w[order]
-        first = np.ones(len(tail), dtype=bool)
-        first[1:] = (tail[1:] != tail[:-1]) | (head[1:] != head[:-1])
-        # scipy treats an explicit 0 as a missing edge: keep zero-length edges (a facility on a junction-to-be) positive
-        w = np.maximum(w[first], 1e-9)
-        return sp.csr_matrix((w, (tail[first], head[first])), shape=(self.size, self.size))
+        extra = without_parallels(np.concatenate([np.zeros(0, np.int64), *self._extra["tail"]]),
+                                  np.concatenate([np.zeros(0, np.int64), *self._extra["head"]]),
+                                  np.concatenate([np.zeros(0), *self._extra[key]]))
+        tail, head, w = (np.concatenate([b, e]) for b, e in zip(base, extra, strict=True))
+        # scipy treats an explicit 0 as a missing edge: keep zero-length edges positive
+        return sp.csr_matrix((np.maximum(w, 1e-9), (tail, head)), shape=(self.size, self.size))
 
     def slowest_m_per_s(self) -> float:
         """Slowest speed of any edge, m/s: bounds the fastest route's time by its length."""
