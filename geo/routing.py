@@ -11,10 +11,10 @@ each within the pair's maximum distance:
 2. a facility that snaps between two junctions becomes a virtual vertex
    joined to the ends of the edge it lies on, so distances start on the road
    itself, not at the nearest junction;
-3. :func:`scipy.sparse.csgraph.dijkstra` runs once per distinct source, with
-   the largest limit of that source's pairs as its cutoff, in chunks of
-   sources (its output is dense, sources x vertices) spread over processes
-   when the job is large enough to pay for them;
+3. a compiled bounded Dijkstra (:mod:`geo._dijkstra`) runs once per distinct
+   source, with the largest limit of that source's pairs as its cutoff,
+   stopping early once every target of that source is settled; batches of
+   sources run on threads when the job is large enough to pay for them;
 4. the length search, then a travel-time search whose cutoff follows from the
    lengths found (the fastest route is never slower than the shortest one
    driven at the slowest speed of the graph).
@@ -26,9 +26,8 @@ Pairs that cannot be routed are rows with NaN and a reason, not errors.
 
 from __future__ import annotations
 
-import multiprocessing
 import os
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -39,14 +38,12 @@ from scipy.sparse.csgraph import dijkstra
 from scipy.spatial import cKDTree
 
 from geo import settings
+from geo._dijkstra import bounded_searches, csr_arrays
 from geo.network import RoadNetwork, without_parallels
 
 __all__ = ["Route", "Snapped", "road_distances", "route", "snap"]
 
-#: Bytes of one dense dijkstra chunk (sources x vertices x 8) that a worker may hold.
-_CHUNK_BYTES = 192 * 2**20
-
-#: Below this many (sources x vertices), routing runs in the calling process.
+#: Below this many (sources x vertices), routing runs on the calling thread only.
 _PARALLEL_WORK = 4_000_000
 
 
@@ -338,64 +335,58 @@ def _many_to_many(
     """Shortest-path value of each (source, target) pair, inf beyond the pair's reach.
 
     Each distinct source is searched once, with the largest reach of its
-    pairs as the cutoff; sources are sorted by that cutoff and cut into
-    chunks whose dense output stays under :data:`_CHUNK_BYTES`.
+    pairs as the cutoff, and stops early once all its targets are settled.
+    Sources go in batches to threads (the compiled search releases the GIL).
     """
-    unique, pair_source = np.unique(sources, return_inverse=True)
+    result = np.full(len(sources), np.inf)
+    wanted = np.flatnonzero(reach >= 0)
+    if not len(wanted):
+        return result
+    unique, pair_source = np.unique(sources[wanted], return_inverse=True)
     pair_source = pair_source.ravel()
     cutoff = np.full(len(unique), -np.inf)
-    np.maximum.at(cutoff, pair_source, reach)
-    searched = cutoff >= 0
-    order = np.flatnonzero(searched)[np.argsort(-cutoff[searched], kind="stable")]
-    per_chunk = max(1, min(512, _CHUNK_BYTES // (8 * matrix.shape[0])))
-    chunks = [order[i:i + per_chunk] for i in range(0, len(order), per_chunk)]
+    np.maximum.at(cutoff, pair_source, reach[wanted])
     by_source = np.argsort(pair_source, kind="stable")
-    starts = np.searchsorted(pair_source[by_source], np.arange(len(unique) + 1))
-    tasks = []
-    for chunk in chunks:
-        pairs = np.concatenate([by_source[starts[s]:starts[s + 1]] for s in chunk])
-        row_of = np.empty(len(unique), dtype=np.int64)
-        row_of[chunk] = np.arange(len(chunk))
-        tasks.append((unique[chunk], float(cutoff[chunk].max()), row_of[pair_source[pairs]], targets[pairs], pairs))
-    result = np.full(len(sources), np.inf)
-    n_workers = _worker_count(workers, len(order) * matrix.shape[0], len(tasks))
-    if n_workers <= 1:
-        for idx, limit, rows, cols, pairs in tasks:
-            result[pairs] = _search(matrix, idx, limit, rows, cols)
+    pairs = wanted[by_source]
+    pair_ptr = np.searchsorted(pair_source[by_source], np.arange(len(unique) + 1)).astype(np.int64)
+    pair_targets = targets[pairs].astype(np.int64)
+    graph = csr_arrays(matrix)
+    values = np.empty(len(pairs))
+    batches = _batches(len(unique), len(unique) * matrix.shape[0], workers)
+
+    def run(first: int, last: int) -> None:
+        lo, hi = pair_ptr[first], pair_ptr[last]
+        bounded_searches(*graph, unique[first:last].astype(np.int64), cutoff[first:last],
+                         pair_ptr[first:last + 1] - lo, pair_targets[lo:hi], values[lo:hi])
+
+    if len(batches) == 1:
+        run(*batches[0])
     else:
-        context = multiprocessing.get_context("fork")
-        with ProcessPoolExecutor(n_workers, mp_context=context, initializer=_init_worker, initargs=(matrix,)) as pool:
-            futures = [(pool.submit(_search_in_worker, idx, limit, rows, cols), pairs)
-                       for idx, limit, rows, cols, pairs in tasks]
-            for future, pairs in futures:
-                result[pairs] = future.result()
+        with ThreadPoolExecutor(_worker_count(workers)) as pool:
+            for done in [pool.submit(run, first, last) for first, last in batches]:
+                done.result()
+    result[pairs] = values
     return np.where(result <= reach, result, np.inf)
 
 
-def _worker_count(workers: int | None, work: int, tasks: int) -> int:
+def _worker_count(workers: int | None) -> int:
     wanted = workers if workers is not None else settings.ROUTING_WORKERS
     if wanted is None:
         wanted = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    if work < _PARALLEL_WORK or "fork" not in multiprocessing.get_all_start_methods():
-        return 1
-    return max(1, min(int(wanted), tasks))
+    return max(1, int(wanted))
 
 
-def _search(matrix: sp.csr_matrix, sources: np.ndarray, limit: float, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-    dist = dijkstra(matrix, directed=True, indices=sources, limit=limit)
-    return dist[rows, cols]
+def _batches(n_sources: int, work: int, workers: int | None) -> list[tuple[int, int]]:
+    """Ranges of sources to search together: one when the job is small, else a few per thread.
 
-
-_WORKER_MATRIX: sp.csr_matrix | None = None
-
-
-def _init_worker(matrix: sp.csr_matrix) -> None:
-    global _WORKER_MATRIX
-    _WORKER_MATRIX = matrix
-
-
-def _search_in_worker(sources: np.ndarray, limit: float, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-    return _search(_WORKER_MATRIX, sources, limit, rows, cols)
+    Several batches per thread even out searches of unequal size.
+    """
+    n_workers = _worker_count(workers)
+    if n_workers == 1 or work < _PARALLEL_WORK:
+        return [(0, n_sources)]
+    n_batches = min(n_sources, 8 * n_workers)
+    edges = np.linspace(0, n_sources, n_batches + 1).astype(int)
+    return [(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:], strict=True) if b > a]
 
 
 # --- one route, for drawing -------------------------------------------------------

@@ -179,13 +179,12 @@ def test_kotka_distances_agree_with_networkx():
     assert check_against_oracle(net, lon, lat, max_km=10.0) == 900
 
 
-def test_processes_give_what_one_process_gives(tampere, tampere_points, monkeypatch):
+def test_threads_give_what_one_thread_gives(tampere, tampere_points, monkeypatch):
     lon, lat = tampere_points
     n = len(lon)
     a, b = np.repeat(np.arange(n), n), np.tile(np.arange(n), n)
     serial = road_distances(tampere, lon[a], lat[a], lon[b], lat[b], max_km=20.0, workers=1)
     monkeypatch.setattr(routing, "_PARALLEL_WORK", 0)
-    monkeypatch.setattr(routing, "_CHUNK_BYTES", 8 * 1024 * 10)  # many small chunks
     parallel = road_distances(tampere, lon[a], lat[a], lon[b], lat[b], max_km=20.0, workers=2)
     pd.testing.assert_frame_equal(serial, parallel)
 
