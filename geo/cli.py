@@ -1,4 +1,4 @@
-"""The command line: ``python -m geo validate``, ``match`` and ``network build``.
+"""The command line: ``python -m geo validate``, ``match``, ``network build`` and ``import-eprtr``.
 
 Exit codes: 0 success, 1 invalid input (every problem printed), 2 unusable
 arguments (missing file, unknown format). Errors are one line on stderr,
@@ -89,7 +89,23 @@ def _parser() -> argparse.ArgumentParser:
     where.add_argument("--bbox", type=_bbox, help="download this area from Overpass: west,south,east,north (degrees)")
     build.add_argument("--out", type=Path, required=True, help="built graph to write (.npz), for 'match --network'")
     build.set_defaults(run=_network_build)
+
+    register = commands.add_parser(
+        "import-eprtr", help="turn E-PRTR facility, waste-transfer and release extracts into a GeoPackage")
+    register.add_argument("facilities", type=Path, help="E-PRTR facilities CSV (semicolon-separated, UTF-8)")
+    register.add_argument("--waste-transfers", type=Path, help="off-site waste transfers CSV: recovered non-hazardous waste becomes supply")
+    register.add_argument("--releases", type=Path, help="releases CSV: CO2 to air becomes gas.co2 supply")
+    register.add_argument("--country", type=_country, help="keep one country (ISO code, e.g. FI)")
+    register.add_argument("--bbox", type=_bbox, help="keep this area: west,south,east,north (degrees)")
+    register.add_argument("--out", type=Path, required=True, help="GeoPackage to write (layers facilities and flows)")
+    register.set_defaults(run=_import_eprtr)
     return parser
+
+
+def _country(text: str) -> str:
+    if len(text) != 2 or not text.isalpha():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a two-letter country code")
+    return text.upper()
 
 
 def _bbox(text: str) -> tuple[float, float, float, float]:
@@ -123,6 +139,27 @@ def _network_build(args: argparse.Namespace) -> int:
     save_network(network, args.out)
     print(network.summary(), file=sys.stderr)
     print(f"wrote {args.out}")
+    return EXIT_OK
+
+
+def _import_eprtr(args: argparse.Namespace) -> int:
+    from geo.eprtr import import_eprtr, write_geopackage
+
+    if args.out.suffix.lower() != ".gpkg":
+        raise InputError(f"{args.out}: the import is written as a GeoPackage (.gpkg)")
+    result = import_eprtr(args.facilities, waste_transfers=args.waste_transfers, releases=args.releases,
+                          country=args.country, bbox=args.bbox)
+    report = result.report
+    for file, n in report.rows_read.items():
+        print(f"read {n} rows from {file}", file=sys.stderr)
+    for line in report.notes + report.summary():
+        print(f"note: {line}", file=sys.stderr)
+    if not len(result.facilities):
+        raise InputError(f"{args.facilities}: no facility left to write (check --country and --bbox)")
+    write_geopackage(result, args.out)
+    kinds = result.flows["resource"].value_counts()
+    detail = ", ".join(f"{n} {r}" for r, n in kinds.items()) or "none"
+    print(f"wrote {len(result.facilities)} facilities and {len(result.flows)} flows ({detail}) to {args.out}")
     return EXIT_OK
 
 
