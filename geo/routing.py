@@ -156,7 +156,7 @@ def road_distances(
     travel_time : bool
         Also search the fastest routes (a second search, by time).
     workers : int, optional
-        Processes for large jobs; :data:`geo.settings.ROUTING_WORKERS` (every
+        Threads for large jobs; :data:`geo.settings.ROUTING_WORKERS` (every
         core) by default.
 
     Returns

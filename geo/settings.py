@@ -153,7 +153,7 @@ TRUCK_MAX_SPEED_KMH = 80.0
 #: it snaps to (yard, gate, private access road); an assumption.
 SITE_ACCESS_SPEED_KMH = 20.0
 
-#: Processes used for many-to-many routing; ``None`` means every core.
+#: Threads used for many-to-many routing; ``None`` means every core.
 ROUTING_WORKERS: int | None = None
 
 #: Seconds osmnx may wait for an Overpass answer before giving up.
