@@ -46,9 +46,7 @@ NX_SAMPLE_PAIRS = 300
 
 
 def _peak_mb() -> dict:
-    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-    child = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024.0
-    return {"peak_mb": own, "worker_peak_mb": child}
+    return {"peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0}
 
 
 def _tampere():

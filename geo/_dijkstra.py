@@ -9,7 +9,7 @@ kernel searches each source only as far as it must (its cutoff, or until
 every one of its targets is settled) and resets only the vertices it
 touched, so its cost follows the search ball, not the graph.
 
-The kernel releases the GIL (``nogil``), so :func:`routing` runs batches of
+The kernel releases the GIL (``nogil``), so :mod:`geo.routing` runs batches of
 sources on threads: no process pool, no copy of the graph per worker, and
 safe inside a threaded server such as Streamlit. Compiled code is cached on
 disk beside this file when the folder is writable.

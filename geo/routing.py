@@ -352,7 +352,8 @@ def _many_to_many(
     pair_targets = targets[pairs].astype(np.int64)
     graph = csr_arrays(matrix)
     values = np.empty(len(pairs))
-    batches = _batches(len(unique), len(unique) * matrix.shape[0], workers)
+    n_workers = _worker_count(workers)
+    batches = _batches(len(unique), len(unique) * matrix.shape[0], n_workers)
 
     def run(first: int, last: int) -> None:
         lo, hi = pair_ptr[first], pair_ptr[last]
@@ -362,7 +363,7 @@ def _many_to_many(
     if len(batches) == 1:
         run(*batches[0])
     else:
-        with ThreadPoolExecutor(_worker_count(workers)) as pool:
+        with ThreadPoolExecutor(n_workers) as pool:
             for done in [pool.submit(run, first, last) for first, last in batches]:
                 done.result()
     result[pairs] = values
@@ -376,12 +377,11 @@ def _worker_count(workers: int | None) -> int:
     return max(1, int(wanted))
 
 
-def _batches(n_sources: int, work: int, workers: int | None) -> list[tuple[int, int]]:
+def _batches(n_sources: int, work: int, n_workers: int) -> list[tuple[int, int]]:
     """Ranges of sources to search together: one when the job is small, else a few per thread.
 
     Several batches per thread even out searches of unequal size.
     """
-    n_workers = _worker_count(workers)
     if n_workers == 1 or work < _PARALLEL_WORK:
         return [(0, n_sources)]
     n_batches = min(n_sources, 8 * n_workers)
