@@ -143,10 +143,9 @@ def _network_build(args: argparse.Namespace) -> int:
 
 
 def _import_eprtr(args: argparse.Namespace) -> int:
-    from geo.eprtr import import_eprtr, write_geopackage
+    from geo.eprtr import check_output_path, import_eprtr, write_geopackage
 
-    if args.out.suffix.lower() != ".gpkg":
-        raise InputError(f"{args.out}: the import is written as a GeoPackage (.gpkg)")
+    check_output_path(args.out)
     result = import_eprtr(args.facilities, waste_transfers=args.waste_transfers, releases=args.releases,
                           country=args.country, bbox=args.bbox)
     report = result.report

@@ -38,7 +38,7 @@ from pyproj import Transformer
 from geo import settings
 from geo.errors import InputError
 
-__all__ = ["ImportReport", "EprtrImport", "import_eprtr", "write_geopackage"]
+__all__ = ["ImportReport", "EprtrImport", "check_output_path", "import_eprtr", "write_geopackage"]
 
 FACILITY_FIELDS = ("Facility_INSPIRE_ID", "nameOfFeature", "mainActivityCode", "pointGeometryLon",
                    "pointGeometryLat", "countryCode", "reportingYear")
@@ -134,6 +134,7 @@ def import_eprtr(
     report = ImportReport()
     activities = _activities()
     raw = _read(facilities_csv, FACILITY_FIELDS, report)
+    register_ids = set(raw["Facility_INSPIRE_ID"])
     facilities = _facilities(raw, str(facilities_csv), activities, report)
     if country:
         facilities = facilities[facilities["country"] == country.upper()]
@@ -144,10 +145,10 @@ def import_eprtr(
     flows = []
     if waste_transfers is not None:
         transfers = _read(waste_transfers, TRANSFER_FIELDS, report)
-        flows.append(_waste_supply(transfers, str(waste_transfers), facilities, activities, report))
+        flows.append(_waste_supply(transfers, str(waste_transfers), facilities, register_ids, activities, report))
     if releases is not None:
         released = _read(releases, RELEASE_FIELDS, report)
-        flows.append(_co2_supply(released, str(releases), facilities, report))
+        flows.append(_co2_supply(released, str(releases), facilities, register_ids, report))
     flow_frame = pd.concat(flows, ignore_index=True) if flows else _empty_flows()
     confidential_ids = set(facilities.loc[facilities["name"].str.upper() == "CONFIDENTIAL", "facility_id"])
     flow_frame["confidential"] = flow_frame["facility_id"].isin(confidential_ids)
@@ -159,9 +160,7 @@ def import_eprtr(
 
 def write_geopackage(result: EprtrImport, path: str | Path) -> None:
     """Write layers ``facilities`` (points) and ``flows`` (a table) to a new GeoPackage, atomically."""
-    path = Path(path)
-    if path.suffix.lower() != ".gpkg":
-        raise InputError(f"{path}: the import is written as a GeoPackage (.gpkg)")
+    path = check_output_path(path)
     tmp = path.with_name(f".{path.name}.tmp.gpkg")
     tmp.unlink(missing_ok=True)
     try:
@@ -170,6 +169,14 @@ def write_geopackage(result: EprtrImport, path: str | Path) -> None:
         tmp.replace(path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def check_output_path(path: str | Path) -> Path:
+    """The output path, if it names a GeoPackage; InputError otherwise (checked before any work)."""
+    path = Path(path)
+    if path.suffix.lower() != ".gpkg":
+        raise InputError(f"{path}: the import is written as a GeoPackage (.gpkg)")
+    return path
 
 
 # --- reading ------------------------------------------------------------------------
@@ -311,14 +318,22 @@ def _empty_flows() -> pd.DataFrame:
         "max_distance_km", "confidential", "origin")})
 
 
-def _linked(rows: pd.DataFrame, file: str, facilities: pd.DataFrame, report: ImportReport, what: str) -> pd.DataFrame:
-    """Rows of a transfers or releases file joined to their facility; rows of unknown facilities reported."""
+def _linked(rows: pd.DataFrame, file: str, facilities: pd.DataFrame, register_ids: set[str],
+            report: ImportReport, what: str) -> pd.DataFrame:
+    """Rows of a transfers or releases file joined to their facility.
+
+    Rows of facilities left out (by ``country``/``bbox``, or skipped) are
+    counted in a note; rows whose id the facilities file does not hold at
+    all are problems.
+    """
     ids = facilities.set_index("inspire_id")["facility_id"]
     known = rows["Facility_INSPIRE_ID"].isin(ids.index)
-    unknown = rows[~known]
-    if len(unknown):
-        # facilities left out by --country/--bbox are not problems; ids absent from the register are
-        report.notes.append(f"{len(unknown)} {what} row(s) belong to facilities not imported (filtered out or skipped)")
+    stranger = ~rows["Facility_INSPIRE_ID"].isin(register_ids)
+    _problem(report, file, rows.loc[stranger, "_row"], "Facility_INSPIRE_ID", rows.loc[stranger, "Facility_INSPIRE_ID"],
+             "name a facility the facilities file does not hold", "skipped")
+    left_out = int((~known & ~stranger).sum())
+    if left_out:
+        report.notes.append(f"{left_out} {what} row(s) belong to facilities not imported (filtered out or skipped)")
     rows = rows[known].copy()
     rows["facility_id"] = rows["Facility_INSPIRE_ID"].map(ids)
     rows["_year"] = _numbers(rows["reportingYear"])
@@ -330,9 +345,9 @@ def _latest_year(rows: pd.DataFrame) -> pd.DataFrame:
     return rows[rows["_year"] == latest]
 
 
-def _waste_supply(rows: pd.DataFrame, file: str, facilities: pd.DataFrame, activities: pd.DataFrame,
-                  report: ImportReport) -> pd.DataFrame:
-    rows = _linked(rows, file, facilities, report, "waste-transfer")
+def _waste_supply(rows: pd.DataFrame, file: str, facilities: pd.DataFrame, register_ids: set[str],
+                  activities: pd.DataFrame, report: ImportReport) -> pd.DataFrame:
+    rows = _linked(rows, file, facilities, register_ids, report, "waste-transfer")
     wanted = (rows["wasteClassificationCode"].str.upper() == "NONHW") & (rows["wasteTreatmentCode"].str.upper() == "R")
     rows = rows[wanted].copy()
     rows["_t"] = _numbers(rows["totalWasteQuantityTNE"])
@@ -365,8 +380,9 @@ def _waste_supply(rows: pd.DataFrame, file: str, facilities: pd.DataFrame, activ
     })
 
 
-def _co2_supply(rows: pd.DataFrame, file: str, facilities: pd.DataFrame, report: ImportReport) -> pd.DataFrame:
-    rows = _linked(rows, file, facilities, report, "release")
+def _co2_supply(rows: pd.DataFrame, file: str, facilities: pd.DataFrame, register_ids: set[str],
+                report: ImportReport) -> pd.DataFrame:
+    rows = _linked(rows, file, facilities, register_ids, report, "release")
     co2 = (rows["pollutantCode"].str.upper() == "CO2") & (rows["medium"].str.upper() == "AIR")
     rows = rows[co2].copy()
     rows["_kg"] = _numbers(rows["totalPollutantQuantityKg"])

@@ -156,3 +156,15 @@ def test_the_finnish_register_gives_over_1000_facilities_that_match(tmp_path):
     links = pd.read_csv(tmp_path / "links.csv")
     assert len(links) > 1000
     assert isinstance(result.facilities, gpd.GeoDataFrame)
+
+
+def test_transfer_rows_of_a_facility_the_register_lacks_are_reported(extract, tmp_path):
+    transfers = write(tmp_path / "more.csv",
+                      "Facility_INSPIRE_ID;reportingYear;wasteClassificationCode;wasteTreatmentCode;totalWasteQuantityTNE",
+                      ["ID/1.FACILITY;2023;NONHW;R;10", "ID/99.FACILITY;2023;NONHW;R;10", "ID/6.FACILITY;2023;NONHW;R;10"])
+    result = import_eprtr(extract[0], waste_transfers=transfers, country="FI")
+    problems = result.report.problems
+    stranger = problems[problems["column"] == "Facility_INSPIRE_ID"]
+    assert stranger[["row", "value", "action"]].values.tolist() == [[2, "ID/99.FACILITY", "skipped"]]
+    # the Swedish mill exists but was filtered out: a note, not a problem
+    assert any("1 waste-transfer row(s) belong to facilities not imported" in n for n in result.report.notes)
