@@ -166,20 +166,26 @@ def _synth_case(side: int, n_sources: int):
     return net, s, t, a, b
 
 
-def worker_synth_ours(side: str, n_sources: str, travel_time: str) -> dict:
-    from geo.routing import road_distances
+def worker_synth_ours(side: str, n_sources: str, travel_time: str, method: str) -> dict:
+    from geo.routing import hierarchy, road_distances
 
     start = time.perf_counter()
     net, s, t, a, b = _synth_case(int(side), int(n_sources))
     build = time.perf_counter() - start
+    hierarchy_s = {}
+    if method == "hierarchy":
+        for weight in ("length", "time") if travel_time == "yes" else ("length",):
+            start = time.perf_counter()
+            hierarchy(net, weight)
+            hierarchy_s[f"hierarchy_{weight}_s"] = time.perf_counter() - start
     lon, lat = net.node_lon, net.node_lat
     start = time.perf_counter()
     got = road_distances(net, lon[s[a]], lat[s[a]], lon[t[b]], lat[t[b]], max_km=SYNTH_KM,
-                         travel_time=travel_time == "yes")
+                         travel_time=travel_time == "yes", method=method)
     seconds = time.perf_counter() - start
     if int(side) == SYNTH_SIDE and int(n_sources) == SYNTH_N:
-        np.save(ROOT / "bench" / "results" / "synth_ours.npy", got["road_km"].to_numpy())
-    return {"seconds": seconds, "build_s": build, "nodes": net.n_nodes, "vertices": net.n_vertices,
+        np.save(ROOT / "bench" / "results" / f"synth_ours_{method}.npy", got["road_km"].to_numpy())
+    return {"seconds": seconds, "build_s": build, **hierarchy_s, "nodes": net.n_nodes, "vertices": net.n_vertices,
             "sources": int(len(np.unique(a))), "pairs": len(a),
             "within_limit": int(np.isfinite(got["road_km"]).sum()), **_peak_mb()}
 
@@ -208,9 +214,12 @@ def worker_synth_scipy_plain() -> dict:
         inside = np.isin(a, chunk)
         out[inside] = dist[rows[inside], t[b[inside]]]
     seconds = time.perf_counter() - start
-    ours = np.load(ROOT / "bench" / "results" / "synth_ours.npy")
-    same = np.allclose(np.where(np.isfinite(out), out / 1000, -1), np.where(np.isfinite(ours), ours, -1), rtol=1e-9, atol=1e-9)
-    return {"seconds": seconds, "pairs": len(a), "agrees_with_ours": bool(same), **_peak_mb()}
+    agrees = {}
+    for method in ("hierarchy", "dijkstra"):
+        ours = np.load(ROOT / "bench" / "results" / f"synth_ours_{method}.npy")
+        agrees[f"agrees_with_ours_{method}"] = bool(np.allclose(
+            np.where(np.isfinite(out), out / 1000, -1), np.where(np.isfinite(ours), ours, -1), rtol=1e-9, atol=1e-9))
+    return {"seconds": seconds, "pairs": len(a), **agrees, **_peak_mb()}
 
 
 def worker_synth_pandana() -> dict:
@@ -230,7 +239,7 @@ def worker_synth_pandana() -> dict:
     start = time.perf_counter()
     in_range = network.nodes_in_range(s[sample], SYNTH_KM * 1000, imp_name="length_m")
     range_s = time.perf_counter() - start
-    ours = np.load(ROOT / "bench" / "results" / "synth_ours.npy")
+    ours = np.load(ROOT / "bench" / "results" / "synth_ours_hierarchy.npy")
     ok = np.isfinite(ours)
     return {"ch_build_s": build, "shortest_path_lengths_s": pairs_s, "pairs": len(a),
             "nodes_in_range_sample_s": range_s, "nodes_in_range_sample": len(sample), "rows_in_range": len(in_range),
@@ -319,10 +328,12 @@ def main(argv: list[str] | None = None) -> int:
         results["tampere_networkx"] = _run("tampere_networkx")
     else:
         print(f"  {SHARED_OSM} not found: the Tampere part is skipped", file=sys.stderr)
-    results["synth_ours"] = _run("synth_ours", str(SYNTH_SIDE), str(SYNTH_N), "no")
-    results["synth_ours_time"] = _run("synth_ours", str(SYNTH_SIDE), str(SYNTH_N), "yes")
-    results["synth_ours_half_sources"] = _run("synth_ours", str(SYNTH_SIDE), str(SYNTH_N // 2), "no")
-    results["synth_ours_quarter_graph"] = _run("synth_ours", str(SYNTH_SIDE // 2), str(SYNTH_N), "no")
+    full = (str(SYNTH_SIDE), str(SYNTH_N))
+    results["synth_ours"] = _run("synth_ours", *full, "no", "hierarchy")
+    results["synth_ours_time"] = _run("synth_ours", *full, "yes", "hierarchy")
+    results["synth_ours_dijkstra"] = _run("synth_ours", *full, "no", "dijkstra")
+    results["synth_ours_half_sources"] = _run("synth_ours", str(SYNTH_SIDE), str(SYNTH_N // 2), "no", "hierarchy")
+    results["synth_ours_quarter_graph"] = _run("synth_ours", str(SYNTH_SIDE // 2), str(SYNTH_N), "no", "hierarchy")
     results["synth_scipy_plain"] = _run("synth_scipy_plain")
     if not opts.skip_peers:
         for peer in ("networkit", "igraph", "networkx", "pandana"):

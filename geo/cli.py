@@ -122,12 +122,15 @@ def _bbox(text: str) -> tuple[float, float, float, float]:
 def _network_build(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
+    from geo.routing import hierarchy
+
     if args.out.suffix.lower() != ".npz":
         raise InputError(f"{args.out}: a built road graph is written as .npz")
-    with tqdm(total=len(BUILD_STAGES), desc="road network", unit="stage", file=sys.stderr) as bar:
+    stages = (*BUILD_STAGES, "hierarchy (length)", "hierarchy (time)")
+    with tqdm(total=len(stages), desc="road network", unit="stage", file=sys.stderr) as bar:
         def on_stage(name: str) -> None:
             bar.set_postfix_str(name)
-            bar.update(BUILD_STAGES.index(name) + 1 - bar.n)
+            bar.update(stages.index(name) + 1 - bar.n)
 
         try:
             network = road_network(source=args.source, bbox=args.bbox, download=args.bbox is not None, on_stage=on_stage)
@@ -135,7 +138,11 @@ def _network_build(args: argparse.Namespace) -> int:
             if args.source is not None and not args.source.is_file():
                 raise InputError(str(exc)) from exc
             raise
-        bar.update(len(BUILD_STAGES) - bar.n)
+        # contraction hierarchies make large many-to-many jobs fast; saved with the graph
+        for weight in ("length", "time"):
+            on_stage(f"hierarchy ({weight})")
+            hierarchy(network, weight)
+        bar.update(len(stages) - bar.n)
     save_network(network, args.out)
     print(network.summary(), file=sys.stderr)
     print(f"wrote {args.out}")

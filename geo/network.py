@@ -43,6 +43,7 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
 from geo import settings
+from geo._hierarchy import Hierarchy
 from geo.distance import great_circle_km
 from geo.errors import NetworkError
 
@@ -506,11 +507,19 @@ def _walk_chains(through, u, v, length, time, out1, out2) -> dict[str, np.ndarra
 # --- cache and files ----------------------------------------------------------
 
 def save_network(network: RoadNetwork, path: str | Path) -> Path:
-    """Write a network to one ``.npz`` file, atomically (temporary file, then rename)."""
+    """Write a network to one ``.npz`` file, atomically (temporary file, then rename).
+
+    Contraction hierarchies built for it (:func:`geo.routing.hierarchy`) are
+    written too, so a prebuilt network answers large jobs at once.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     arrays = {name: getattr(network, name) for name in _ARRAYS}
     arrays["info"] = np.array(json.dumps(network.info))
+    for weight in ("length", "time"):
+        built = network._derived.get(f"hierarchy:{weight}")
+        if built is not None:
+            arrays.update({f"ch_{weight}_{name}": values for name, values in built.arrays().items()})
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
@@ -529,6 +538,9 @@ def load_network(path: str | Path) -> RoadNetwork:
         with np.load(path, allow_pickle=False) as data:
             arrays = {name: data[name] for name in _ARRAYS}
             info = json.loads(str(data["info"]))
+            hierarchies = {weight: Hierarchy.from_arrays({name[len(f"ch_{weight}_"):]: data[name] for name in data.files
+                                                          if name.startswith(f"ch_{weight}_")})
+                           for weight in ("length", "time") if f"ch_{weight}_rank" in data.files}
     except (OSError, KeyError, ValueError) as exc:
         raise NetworkError(f"{path}: not a road network built by this tool ({exc})") from exc
     if info.get("build_version") != settings.NETWORK_BUILD_VERSION:
@@ -536,7 +548,10 @@ def load_network(path: str | Path) -> RoadNetwork:
             f"{path}: built by an older version of the road-network build "
             f"({info.get('build_version')!r}, now {settings.NETWORK_BUILD_VERSION!r}); rebuild it"
         )
-    return RoadNetwork(**arrays, info=info)
+    network = RoadNetwork(**arrays, info=info)
+    for weight, built in hierarchies.items():
+        network._derived[f"hierarchy:{weight}"] = built
+    return network
 
 
 def file_digest(path: str | Path) -> str:

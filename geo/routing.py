@@ -39,12 +39,20 @@ from scipy.spatial import cKDTree
 
 from geo import settings
 from geo._dijkstra import bounded_searches, csr_arrays
+from geo._hierarchy import Hierarchy, build_hierarchy, source_scans, target_buckets
 from geo.network import RoadNetwork, without_parallels
 
-__all__ = ["Route", "Snapped", "road_distances", "route", "snap"]
+__all__ = ["Route", "Snapped", "hierarchy", "road_distances", "route", "snap"]
 
 #: Below this many (sources x vertices), routing runs on the calling thread only.
 _PARALLEL_WORK = 4_000_000
+#: From this many (distinct sources x vertices) on, a search job first builds the
+#: graph's contraction hierarchy when it has none: about where a bounded
+#: Dijkstra per source would take longer than building the hierarchy once
+#: (on the 1M-node benchmark graph: ~10 s of searches against a build of a
+#: few minutes that every later job reuses).
+_HIERARCHY_WORK = 2_000_000_000
+_METHODS = ("auto", "hierarchy", "dijkstra")
 
 
 @dataclass
@@ -142,6 +150,7 @@ def road_distances(
     max_km,
     travel_time: bool = True,
     workers: int | None = None,
+    method: str = "auto",
 ) -> pd.DataFrame:
     """Shortest road distance and fastest travel time for each pair, within its limit.
 
@@ -158,6 +167,12 @@ def road_distances(
     workers : int, optional
         Threads for large jobs; :data:`geo.settings.ROUTING_WORKERS` (every
         core) by default.
+    method : {'auto', 'hierarchy', 'dijkstra'}
+        ``'hierarchy'`` answers from the network's contraction hierarchy
+        (:func:`hierarchy`, built first if needed); ``'dijkstra'`` runs one
+        bounded search per source; ``'auto'`` uses the hierarchy when the
+        network already has one or the job is large enough to pay for
+        building it. Both give the same distances.
 
     Returns
     -------
@@ -170,6 +185,8 @@ def road_distances(
         ``unroutable_reason`` (empty when routed; ``outside the road
         network's area`` marks pairs the network does not cover).
     """
+    if method not in _METHODS:
+        raise ValueError(f"method must be one of {', '.join(_METHODS)}, not {method!r}")
     from_lon, from_lat = np.asarray(from_lon, dtype=float), np.asarray(from_lat, dtype=float)
     to_lon, to_lat = np.asarray(to_lon, dtype=float), np.asarray(to_lat, dtype=float)
     n = len(from_lon)
@@ -188,7 +205,9 @@ def road_distances(
         s_term = graph.source_terminal[src_of[rows]]
         t_term = graph.target_terminal[dst_of[rows]]
         reach_m = np.maximum((limit_km[rows] - src_snapped.snap_km[src_of[rows]]) * 1000.0, 0.0)
-        length = _many_to_many(graph.matrix("length"), s_term, t_term, reach_m, workers)
+        use_hierarchy = _use_hierarchy(network, method, len(np.unique(s_term)))
+        search = _by_hierarchy if use_hierarchy else _by_dijkstra
+        length = search(graph, "length", s_term, t_term, reach_m, workers)
         length = np.minimum(length, graph.direct(src_snapped.node[src_of[rows]], dst_snapped.node[dst_of[rows]], "m"))
         road_m[rows] = length
         if travel_time:
@@ -198,7 +217,7 @@ def road_distances(
             reach_s = np.where(found, length / slowest * (1 + 1e-9) + 1e-6, -1.0)
             times = np.full(len(rows), np.inf)
             if found.any():
-                times[found] = _many_to_many(graph.matrix("time"), s_term[found], t_term[found], reach_s[found], workers)
+                times[found] = search(graph, "time", s_term[found], t_term[found], reach_s[found], workers)
                 times[found] = np.minimum(times[found], graph.direct(
                     src_snapped.node[src_of[rows[found]]], dst_snapped.node[dst_of[rows[found]]], "s"))
             time_s[rows] = np.where(np.isfinite(times), times, np.nan)
@@ -232,6 +251,42 @@ def _pair_reasons(from_reason: np.ndarray, to_reason: np.ndarray) -> np.ndarray:
     outside = (from_reason == "outside the road network's area") | (to_reason == "outside the road network's area")
     reason[outside] = "outside the road network's area"
     return reason
+
+
+def _base_edges(network: RoadNetwork, weight: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The network's edges with parallel edges reduced to the least ``length`` or ``time``; kept with the network."""
+    base = network._derived.get(weight)
+    if base is None:
+        weights = network.edge_length_m if weight == "length" else network.edge_time_s
+        base = without_parallels(network.edge_tail.astype(np.int64), network.edge_head.astype(np.int64), weights)
+        network._derived[weight] = base
+    return base
+
+
+def hierarchy(network: RoadNetwork, weight: str = "length") -> Hierarchy:
+    """The network's contraction hierarchy for ``length`` or ``time``, built once and kept with it.
+
+    Building takes seconds for a city and minutes for a million junctions
+    (docs/BENCHMARKS.md); :func:`geo.network.save_network` stores it, so a
+    network prebuilt with ``python -m geo network build`` comes with it.
+    """
+    if weight not in ("length", "time"):
+        raise ValueError(f"weight must be 'length' or 'time', not {weight!r}")
+    key = f"hierarchy:{weight}"
+    built = network._derived.get(key)
+    if built is None:
+        tail, head, w = _base_edges(network, weight)
+        order = np.lexsort((head, tail))
+        indptr = np.searchsorted(tail[order], np.arange(network.n_vertices + 1))
+        built = build_hierarchy(indptr, head[order], w[order])
+        network._derived[key] = built
+    return built
+
+
+def _use_hierarchy(network: RoadNetwork, method: str, n_sources: int) -> bool:
+    if method != "auto":
+        return method == "hierarchy"
+    return "hierarchy:length" in network._derived or n_sources * network.n_vertices >= _HIERARCHY_WORK
 
 
 class _Augmented:
@@ -286,19 +341,40 @@ class _Augmented:
         The network's own edges are reduced once and kept with the network;
         virtual edges never parallel them (one end is always a new vertex).
         """
-        net = self.net
-        base = net._derived.get(weight)
-        if base is None:
-            weights = net.edge_length_m if weight == "length" else net.edge_time_s
-            base = without_parallels(net.edge_tail.astype(np.int64), net.edge_head.astype(np.int64), weights)
-            net._derived[weight] = base
-        key = "m" if weight == "length" else "s"
-        extra = without_parallels(np.concatenate([np.zeros(0, np.int64), *self._extra["tail"]]),
-                                  np.concatenate([np.zeros(0, np.int64), *self._extra["head"]]),
-                                  np.concatenate([np.zeros(0), *self._extra[key]]))
-        tail, head, w = (np.concatenate([b, e]) for b, e in zip(base, extra, strict=True))
+        extra = without_parallels(*self._extra_edges(weight))
+        tail, head, w = (np.concatenate([b, e]) for b, e in zip(_base_edges(self.net, weight), extra, strict=True))
         # scipy treats an explicit 0 as a missing edge: keep zero-length edges positive
         return sp.csr_matrix((np.maximum(w, 1e-9), (tail, head)), shape=(self.size, self.size))
+
+    def _extra_edges(self, weight: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        key = "m" if weight == "length" else "s"
+        return (np.concatenate([np.zeros(0, np.int64), *self._extra["tail"]]),
+                np.concatenate([np.zeros(0, np.int64), *self._extra["head"]]),
+                np.concatenate([np.zeros(0), *self._extra[key]]))
+
+    def starts(self, terminals: np.ndarray, weight: str, *, outgoing: bool) -> tuple[np.ndarray, ...]:
+        """Where a hierarchy search from each terminal begins: (ptr, vertex, initial value).
+
+        ``terminals`` is sorted and distinct. A junction starts at itself; a
+        virtual vertex (a facility between two junctions) starts at the ends
+        of its edge(s): the heads it drives to (``outgoing``) or the tails it
+        is reached from, at the value of the partial edge.
+        """
+        tail, head, w = self._extra_edges(weight)
+        own, other = (tail, head) if outgoing else (head, tail)
+        first_virtual = self.net.n_vertices
+        mine = own >= first_virtual
+        own, other, w = own[mine], other[mine], w[mine]
+        pos = np.searchsorted(terminals, own)
+        hit = pos < len(terminals)
+        hit[hit] = terminals[pos[hit]] == own[hit]
+        real = np.flatnonzero(terminals < first_virtual)
+        index = np.concatenate([real, pos[hit]])
+        vertex = np.concatenate([terminals[real], other[hit]]).astype(np.int64)
+        value = np.concatenate([np.zeros(len(real)), w[hit]])
+        order = np.argsort(index, kind="stable")
+        ptr = np.searchsorted(index[order], np.arange(len(terminals) + 1)).astype(np.int64)
+        return ptr, vertex[order], value[order]
 
     def slowest_m_per_s(self) -> float:
         """Slowest speed of any edge, m/s: bounds the fastest route's time by its length."""
@@ -325,13 +401,24 @@ class _Augmented:
         return out
 
 
-def _many_to_many(
-    matrix: sp.csr_matrix,
-    sources: np.ndarray,
-    targets: np.ndarray,
-    reach: np.ndarray,
-    workers: int | None,
-) -> np.ndarray:
+def _grouped(sources: np.ndarray, reach: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Pairs with a reach, grouped by source.
+
+    Returns the pair rows in source order, the distinct sources, each one's
+    cutoff (the largest reach of its pairs) and the CSR pointer of its pairs.
+    """
+    wanted = np.flatnonzero(reach >= 0)
+    unique, pair_source = np.unique(sources[wanted], return_inverse=True)
+    pair_source = pair_source.ravel()
+    cutoff = np.full(len(unique), -np.inf)
+    np.maximum.at(cutoff, pair_source, reach[wanted])
+    by_source = np.argsort(pair_source, kind="stable")
+    pair_ptr = np.searchsorted(pair_source[by_source], np.arange(len(unique) + 1)).astype(np.int64)
+    return wanted[by_source], unique, cutoff, pair_ptr
+
+
+def _by_dijkstra(graph: _Augmented, weight: str, sources: np.ndarray, targets: np.ndarray, reach: np.ndarray,
+                 workers: int | None) -> np.ndarray:
     """Shortest-path value of each (source, target) pair, inf beyond the pair's reach.
 
     Each distinct source is searched once, with the largest reach of its
@@ -339,35 +426,66 @@ def _many_to_many(
     Sources go in batches to threads (the compiled search releases the GIL).
     """
     result = np.full(len(sources), np.inf)
-    wanted = np.flatnonzero(reach >= 0)
-    if not len(wanted):
+    pairs, unique, cutoff, pair_ptr = _grouped(sources, reach)
+    if not len(pairs):
         return result
-    unique, pair_source = np.unique(sources[wanted], return_inverse=True)
-    pair_source = pair_source.ravel()
-    cutoff = np.full(len(unique), -np.inf)
-    np.maximum.at(cutoff, pair_source, reach[wanted])
-    by_source = np.argsort(pair_source, kind="stable")
-    pairs = wanted[by_source]
-    pair_ptr = np.searchsorted(pair_source[by_source], np.arange(len(unique) + 1)).astype(np.int64)
+    matrix = graph.matrix(weight)
     pair_targets = targets[pairs].astype(np.int64)
-    graph = csr_arrays(matrix)
+    csr = csr_arrays(matrix)
     values = np.empty(len(pairs))
-    n_workers = _worker_count(workers)
-    batches = _batches(len(unique), len(unique) * matrix.shape[0], n_workers)
 
     def run(first: int, last: int) -> None:
         lo, hi = pair_ptr[first], pair_ptr[last]
-        bounded_searches(*graph, unique[first:last].astype(np.int64), cutoff[first:last],
+        bounded_searches(*csr, unique[first:last].astype(np.int64), cutoff[first:last],
                          pair_ptr[first:last + 1] - lo, pair_targets[lo:hi], values[lo:hi])
 
-    if len(batches) == 1:
-        run(*batches[0])
-    else:
-        with ThreadPoolExecutor(n_workers) as pool:
-            for done in [pool.submit(run, first, last) for first, last in batches]:
-                done.result()
+    _in_batches(run, len(unique), len(unique) * matrix.shape[0], workers)
     result[pairs] = values
     return np.where(result <= reach, result, np.inf)
+
+
+def _by_hierarchy(graph: _Augmented, weight: str, sources: np.ndarray, targets: np.ndarray, reach: np.ndarray,
+                  workers: int | None) -> np.ndarray:
+    """As :func:`_by_dijkstra`, answered by the bucket many-to-many search over the contraction hierarchy.
+
+    One upward search per distinct target fills the buckets; one per
+    distinct source scans them. Source searches run in batches on threads.
+    """
+    result = np.full(len(sources), np.inf)
+    pairs, unique, cutoff, pair_ptr = _grouped(sources, reach)
+    if not len(pairs):
+        return result
+    ch = hierarchy(graph.net, weight)
+    up_down = (ch.up_ptr, ch.up_head, ch.up_weight, ch.down_ptr, ch.down_tail, ch.down_weight)
+    target_ids, pair_target = np.unique(targets[pairs], return_inverse=True)
+    target_reach = np.full(len(target_ids), -np.inf)
+    np.maximum.at(target_reach, pair_target.ravel(), reach[pairs])
+    buckets = target_buckets(*up_down, *graph.starts(target_ids, weight, outgoing=False), target_reach)
+    s_ptr, s_vertex, s_value = graph.starts(unique, weight, outgoing=True)
+    pair_target = pair_target.ravel().astype(np.int64)
+    values = np.empty(len(pairs))
+
+    def run(first: int, last: int) -> None:
+        lo, hi = pair_ptr[first], pair_ptr[last]
+        a, b = s_ptr[first], s_ptr[last]
+        source_scans(*up_down, *buckets, len(target_ids), s_ptr[first:last + 1] - a, s_vertex[a:b], s_value[a:b],
+                     cutoff[first:last], pair_ptr[first:last + 1] - lo, pair_target[lo:hi], values[lo:hi])
+
+    _in_batches(run, len(unique), len(pairs) * 64, workers)
+    result[pairs] = values
+    return np.where(result <= reach, result, np.inf)
+
+
+def _in_batches(run, n_sources: int, work: int, workers: int | None) -> None:
+    """Call ``run(first, last)`` over ranges of sources: on this thread when small, else on a pool."""
+    n_workers = _worker_count(workers)
+    batches = _batches(n_sources, work, n_workers)
+    if len(batches) == 1:
+        run(*batches[0])
+        return
+    with ThreadPoolExecutor(n_workers) as pool:
+        for done in [pool.submit(run, first, last) for first, last in batches]:
+            done.result()
 
 
 def _worker_count(workers: int | None) -> int:

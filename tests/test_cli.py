@@ -171,6 +171,8 @@ def test_network_build_then_match_gives_road_distances(tampere_sites, tmp_path):
     assert result.returncode == 0, result.stderr
     assert "road network" in result.stderr and "stage" in result.stderr  # the progress bar
     assert "nodes outside the largest strongly connected component dropped" in result.stderr
+    # the prebuilt graph carries its contraction hierarchies, so matching with it answers from them
+    assert {"hierarchy:length", "hierarchy:time"} <= set(load_network(built)._derived)
     fac, flows = tampere_sites
     out = tmp_path / "links.csv"
     result = run("match", "--facilities", fac, "--flows", flows, "--network", built, "--out", out)
@@ -184,7 +186,8 @@ def test_network_build_then_match_gives_road_distances(tampere_sites, tmp_path):
     np.testing.assert_allclose(links["distance_km"], expected["road_km"], rtol=0, atol=0.0051)
     np.testing.assert_allclose(links["travel_time_min"], expected["travel_time_min"], rtol=0, atol=0.051)
     assert (links["distance_km"] >= links["straight_km"]).all()
-    # the OSM file itself works too, and the second use reads the cache
+    # the OSM file itself works too (its cached graph has no hierarchy: plain searches, same answers),
+    # and the second use reads the cache
     again = run("match", "--facilities", fac, "--flows", flows, "--network", shared("osm", "tampere.osm.pbf"), "--out", out)
     assert again.returncode == 0, again.stderr
     assert pd.read_csv(out, encoding="utf-8-sig")["distance_km"].tolist() == links["distance_km"].tolist()

@@ -29,37 +29,45 @@ def at(net: RoadNetwork, osm_id: int) -> tuple[float, float]:
     return float(net.node_lon[i]), float(net.node_lat[i])
 
 
-def distances(net: RoadNetwork, pairs: list[tuple[int, int]], max_km: float = 50.0) -> pd.DataFrame:
+def distances(net: RoadNetwork, pairs: list[tuple[int, int]], max_km: float = 50.0,
+              method: str = "auto") -> pd.DataFrame:
     a = np.array([at(net, p) for p, _ in pairs])
     b = np.array([at(net, q) for _, q in pairs])
-    return road_distances(net, a[:, 0], a[:, 1], b[:, 0], b[:, 1], max_km=max_km)
+    return road_distances(net, a[:, 0], a[:, 1], b[:, 0], b[:, 1], max_km=max_km, method=method)
 
 
-def test_pairs_along_one_road_between_its_junctions():
+#: Both many-to-many searches must give the same answers.
+METHODS = pytest.mark.parametrize("method", ["dijkstra", "hierarchy"])
+
+
+@METHODS
+def test_pairs_along_one_road_between_its_junctions(method):
     net = line_network()
     assert net.n_vertices == 2  # the two dead ends; 2, 3 and 4 pass through
-    got = distances(net, [(2, 4), (4, 2), (1, 5), (3, 3), (2, 5)])
+    got = distances(net, [(2, 4), (4, 2), (1, 5), (3, 3), (2, 5)], method=method)
     expected = np.array([2, 2, 4, 0, 3]) * STEP_M / 1000
     np.testing.assert_allclose(got["road_km"], expected, rtol=2e-3)
     np.testing.assert_allclose(got["travel_time_min"], got["road_km"] / 40 * 60, rtol=1e-9)
     assert (got["unroutable_reason"] == "").all()
 
 
-def test_one_way_order_matters():
+@METHODS
+def test_one_way_order_matters(method):
     # a one-way ring 1 -> 2 -> 3 -> 4 -> 1 around the grid's lower-left square
     nodes = grid_nodes()
     ring = ways((1, 2, "residential", "yes"), (2, 5, "residential", "yes"), (5, 4, "residential", "yes"),
                 (4, 1, "residential", "yes"))
     net = network_from_edges(nodes, ring, directed=False, source="ring")
-    got = distances(net, [(1, 2), (2, 1)])
+    got = distances(net, [(1, 2), (2, 1)], method=method)
     side = got["road_km"].iloc[0]
     assert side == pytest.approx(STEP_M / 1000, rel=2e-3)
     assert got["road_km"].iloc[1] > 2.5 * side  # the long way round: 2 -> 5 -> 4 -> 1
 
 
-def test_search_stops_at_the_limit():
+@METHODS
+def test_search_stops_at_the_limit(method):
     net = line_network()
-    got = distances(net, [(1, 5), (1, 2)], max_km=0.3)
+    got = distances(net, [(1, 5), (1, 2)], max_km=0.3, method=method)
     assert np.isinf(got["road_km"].iloc[0]) and np.isnan(got["travel_time_min"].iloc[0])
     assert got["road_km"].iloc[1] == pytest.approx(STEP_M / 1000, rel=2e-3)
 
@@ -130,10 +138,10 @@ def oracle_graph(net: RoadNetwork) -> nx.DiGraph:
     return graph
 
 
-def check_against_oracle(net: RoadNetwork, lon: np.ndarray, lat: np.ndarray, max_km: float) -> int:
+def check_against_oracle(net: RoadNetwork, lon: np.ndarray, lat: np.ndarray, max_km: float, method: str) -> int:
     n = len(lon)
     a, b = np.repeat(np.arange(n), n), np.tile(np.arange(n), n)
-    got = road_distances(net, lon[a], lat[a], lon[b], lat[b], max_km=max_km)
+    got = road_distances(net, lon[a], lat[a], lon[b], lat[b], max_km=max_km, method=method)
     ends = snap(net, lon, lat)
     graph = oracle_graph(net)
     compared = 0
@@ -160,32 +168,36 @@ def check_against_oracle(net: RoadNetwork, lon: np.ndarray, lat: np.ndarray, max
     return compared
 
 
-def test_tampere_distances_and_times_agree_with_networkx(tampere, tampere_points):
-    compared = check_against_oracle(tampere, *tampere_points, max_km=50.0)
+@METHODS
+def test_tampere_distances_and_times_agree_with_networkx(tampere, tampere_points, method):
+    compared = check_against_oracle(tampere, *tampere_points, max_km=50.0, method=method)
     assert compared > 2500
 
 
-def test_tampere_cutoff_agrees_with_networkx(tampere, tampere_points):
-    assert check_against_oracle(tampere, *tampere_points, max_km=6.0) > 300
+@METHODS
+def test_tampere_cutoff_agrees_with_networkx(tampere, tampere_points, method):
+    assert check_against_oracle(tampere, *tampere_points, max_km=6.0, method=method) > 300
 
 
-def test_kotka_distances_agree_with_networkx():
+@METHODS
+def test_kotka_distances_agree_with_networkx(method):
     pyrosm = pytest.importorskip("pyrosm")
     net = build_network(pyrosm.get_data("test_pbf"))
     rng = np.random.default_rng(3)
     picks = rng.choice(net.n_nodes, 30, replace=False)
     lon = net.node_lon[picks] + rng.uniform(-0.001, 0.001, 30)
     lat = net.node_lat[picks] + rng.uniform(-0.0005, 0.0005, 30)
-    assert check_against_oracle(net, lon, lat, max_km=10.0) == 900
+    assert check_against_oracle(net, lon, lat, max_km=10.0, method=method) == 900
 
 
-def test_threads_give_what_one_thread_gives(tampere, tampere_points, monkeypatch):
+@METHODS
+def test_threads_give_what_one_thread_gives(tampere, tampere_points, monkeypatch, method):
     lon, lat = tampere_points
     n = len(lon)
     a, b = np.repeat(np.arange(n), n), np.tile(np.arange(n), n)
-    serial = road_distances(tampere, lon[a], lat[a], lon[b], lat[b], max_km=20.0, workers=1)
+    serial = road_distances(tampere, lon[a], lat[a], lon[b], lat[b], max_km=20.0, workers=1, method=method)
     monkeypatch.setattr(routing, "_PARALLEL_WORK", 0)
-    parallel = road_distances(tampere, lon[a], lat[a], lon[b], lat[b], max_km=20.0, workers=2)
+    parallel = road_distances(tampere, lon[a], lat[a], lon[b], lat[b], max_km=20.0, workers=2, method=method)
     pd.testing.assert_frame_equal(serial, parallel)
 
 
