@@ -3,9 +3,17 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-EXAMPLE := data/example
+DEMO := data/demo
+PORT ?= 8501
 
-.PHONY: run test bench clean
+# Browser assets the map needs offline, fetched from the npm registry at
+# install time (never committed): Leaflet, and Natural Earth country outlines
+# (world-atlas) for the land layer shown when map tiles cannot load.
+VENDOR := static/vendor
+LEAFLET := leaflet@1.9.4
+WORLD_ATLAS := world-atlas@2.0.2
+
+.PHONY: run test bench vendor browser clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -19,23 +27,40 @@ $(VENV)/.dev: requirements.txt requirements-dev.txt $(VENV)/.runtime
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	touch $@
 
-run: $(VENV)/.runtime
-	mkdir -p out
-	$(BIN)/python -m geo validate $(EXAMPLE)/facilities.csv $(EXAMPLE)/flows.csv
-	$(BIN)/python -m geo match --facilities $(EXAMPLE)/facilities.csv \
-		--flows $(EXAMPLE)/flows.csv --infer --top 20 --out out/example_links.csv
-	@echo "Ranked links written to out/example_links.csv"
+vendor: $(VENDOR)/.stamp
 
-test: $(VENV)/.dev
+$(VENDOR)/.stamp: Makefile
+	command -v npm >/dev/null || (apt-get update && apt-get install -y --no-install-recommends npm)
+	rm -rf $(VENDOR).tmp && mkdir -p $(VENDOR).tmp/leaflet $(VENDOR).tmp/world-atlas
+	cd $(VENDOR).tmp && npm pack --silent $(LEAFLET) $(WORLD_ATLAS) >/dev/null
+	tar xzf $(VENDOR).tmp/leaflet-*.tgz -C $(VENDOR).tmp/leaflet --strip-components=2 \
+		package/dist/leaflet.js package/dist/leaflet.css package/dist/images
+	tar xzf $(VENDOR).tmp/leaflet-*.tgz -C $(VENDOR).tmp/leaflet --strip-components=1 package/LICENSE
+	tar xzf $(VENDOR).tmp/world-atlas-*.tgz -C $(VENDOR).tmp/world-atlas --strip-components=1 \
+		package/countries-50m.json package/LICENSE
+	rm $(VENDOR).tmp/*.tgz
+	echo "$(LEAFLET) $(WORLD_ATLAS)" > $(VENDOR).tmp/.stamp
+	rm -rf $(VENDOR) && mv $(VENDOR).tmp $(VENDOR)
+
+# Debian's chromium for the browser tests (Playwright drives it; no download).
+browser:
+	command -v chromium >/dev/null || (apt-get update && apt-get install -y --no-install-recommends chromium)
+
+run: $(VENV)/.runtime $(VENDOR)/.stamp
+	$(BIN)/python -m geo validate $(DEMO)/facilities.csv $(DEMO)/flows.csv
+	$(BIN)/streamlit run app.py --server.port $(PORT) --server.headless true
+
+test: $(VENV)/.dev $(VENDOR)/.stamp browser
 	$(BIN)/python -m pytest -q
 
 $(VENV)/.bench: requirements-bench.txt $(VENV)/.dev
 	$(BIN)/pip install --quiet -r requirements-bench.txt
 	touch $@
 
-bench: $(VENV)/.bench
+bench: $(VENV)/.bench $(VENDOR)/.stamp browser
 	$(BIN)/python -m bench.matching
 	$(BIN)/python -m bench.routing
+	$(BIN)/python -m bench.app
 
 clean:
-	rm -rf $(VENV) out .pytest_cache .hypothesis
+	rm -rf $(VENV) $(VENDOR) out .pytest_cache .hypothesis

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
+
 from geo import io
 from geo.schema import Dataset, validate
 from geo.taxonomy import Taxonomy, load_taxonomy
 
-__all__ = ["load_dataset"]
+__all__ = ["facility_roles", "load_dataset"]
 
 _MULTI_TABLE = (".xlsx", ".gpkg")
 
@@ -64,3 +66,19 @@ def load_dataset(
         flow_multi = flows.suffix.lower() in _MULTI_TABLE
         flow_raw = io.read_table(flows, table="flows" if flow_multi else None)
     return validate(fac_raw, flow_raw, taxonomy)
+
+
+def facility_roles(facilities: pd.DataFrame, flows: pd.DataFrame) -> pd.Series:
+    """Role of each facility from its flows: ``supplier``, ``receiver``, ``both`` or ``none``.
+
+    Index-aligned with ``facilities``.
+    """
+    directions = flows.groupby("facility_id")["direction"].agg(frozenset)
+    found = facilities["facility_id"].map(directions)
+    supplies = found.map(lambda d: isinstance(d, frozenset) and "supply" in d)
+    demands = found.map(lambda d: isinstance(d, frozenset) and "demand" in d)
+    role = pd.Series("none", index=facilities.index, name="role")
+    role[supplies & ~demands] = "supplier"
+    role[demands & ~supplies] = "receiver"
+    role[supplies & demands] = "both"
+    return role

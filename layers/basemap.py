@@ -1,0 +1,46 @@
+"""The base map: OpenStreetMap tiles over an offline land layer, with Leaflet served locally."""
+
+from __future__ import annotations
+
+import folium
+from branca.element import Element
+
+from layers.assets import APP_URL, asset_links, land_outlines
+
+__all__ = ["OSM_ATTRIBUTION", "SEA_COLOUR", "base_map"]
+
+OSM_ATTRIBUTION = ('Map data &copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a> '
+                   "contributors (ODbL)")
+SEA_COLOUR = "#c9dcea"
+LAND_COLOUR = "#f2efe6"
+#: Start view: the Baltic Sea Region.
+REGION_CENTER = (60.0, 20.0)
+REGION_ZOOM = 5
+
+
+def base_map(*, center: tuple[float, float] = REGION_CENTER, zoom: int = REGION_ZOOM, tiles: bool = True,
+             asset_base: str = APP_URL, height: str = "100%") -> folium.Map:
+    """A Leaflet map of the region that needs no internet but uses it when there.
+
+    The land layer (Natural Earth country outlines) sits in a pane below the
+    tiles: online, tiles cover it; offline, the tiles fail and the coastline
+    and borders still show, on a sea-coloured background. Leaflet's script
+    and style come from ``asset_base`` (the app's static folder), not a CDN.
+    """
+    fmap = folium.Map(location=list(center), zoom_start=zoom, tiles=None, control_scale=True,
+                      prefer_canvas=False, height=height)
+    fmap.default_js, fmap.default_css = asset_links(base=asset_base)
+    fmap.get_root().header.add_child(Element(
+        f"<style>.folium-map.leaflet-container, .leaflet-container {{ background: {SEA_COLOUR} !important; }}</style>"), name="sea_background")
+    land = land_outlines()
+    if land is not None:
+        folium.map.CustomPane("land", z_index=150).add_to(fmap)
+        folium.GeoJson(
+            land.__geo_interface__, name="Land and borders (offline)", pane="land", interactive=False,
+            style_function=lambda _f: {"fillColor": LAND_COLOUR, "fillOpacity": 1.0, "color": "#9a9a9a",
+                                       "weight": 0.8},
+            control=False,
+        ).add_to(fmap)
+    if tiles:
+        folium.TileLayer("OpenStreetMap", attr=OSM_ATTRIBUTION, name="OpenStreetMap", control=False).add_to(fmap)
+    return fmap

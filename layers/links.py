@@ -1,0 +1,102 @@
+"""Candidate links as one GeoJSON layer of lines: width by quantity, colour by score."""
+
+from __future__ import annotations
+
+import folium
+import numpy as np
+import pandas as pd
+from branca.element import MacroElement
+from jinja2 import Template
+
+from layers.facilities import ROLE_COLOURS, ROLE_LABELS, _text
+
+__all__ = ["SCORE_BINS", "SCORE_COLOURS", "legend", "link_features", "link_layer"]
+
+#: Score classes (the engine scores 0-100) and their colours (a sequential yellow-to-purple ramp).
+SCORE_BINS = (0.0, 50.0, 65.0, 80.0, 90.0)
+SCORE_COLOURS = ("#fde725", "#5ec962", "#21918c", "#3b528b", "#440154")
+#: Line widths by quantity class (quartiles of the links shown).
+WIDTHS = (2, 3.5, 5, 7)
+
+
+def link_features(links: pd.DataFrame) -> dict:
+    """GeoJSON FeatureCollection of straight supplier-to-receiver lines, every text HTML-escaped.
+
+    ``links`` has the engine's link columns (:data:`geo.pipeline.LINK_COLUMNS`);
+    a public view's ``quantity_range`` replaces the quantity when present.
+    """
+    ends = np.round(links[["supply_lon", "supply_lat", "demand_lon", "demand_lat"]].to_numpy(dtype=float), 5)
+    score = links["score"].to_numpy(dtype=float)
+    colour_class = np.clip(np.searchsorted(SCORE_BINS, score, side="right") - 1, 0, len(SCORE_COLOURS) - 1)
+    width_class = _quantity_classes(links["quantity"].to_numpy(dtype=float))
+    ranges = links["quantity_range"] if "quantity_range" in links else pd.Series("", index=links.index)
+    features = []
+    for i, row in enumerate(links.itertuples(index=False)):
+        quantity = ranges.iloc[i] or _quantity_text(row.quantity, row.unit)
+        features.append({
+            "type": "Feature",
+            "geometry": {"type": "LineString",
+                         "coordinates": [[float(ends[i, 0]), float(ends[i, 1])], [float(ends[i, 2]), float(ends[i, 3])]]},
+            "properties": {
+                "rank": int(row.rank),
+                "link": f"#{int(row.rank)}: {_text(row.supply_name)} &rarr; {_text(row.demand_name)}",
+                "resource": _text(row.resource),
+                "quantity": _text(quantity),
+                "distance": f"{row.distance_km:.1f} km ({_text(row.distance_source)})",
+                "score": f"{row.score:.0f}",
+                "colour": SCORE_COLOURS[colour_class[i]],
+                "width": WIDTHS[width_class[i]],
+            },
+        })
+    return {"type": "FeatureCollection", "features": features}
+
+
+def link_layer(links: pd.DataFrame, *, name: str = "Candidate links") -> folium.FeatureGroup:
+    """One feature group holding one GeoJSON layer of all links."""
+    group = folium.FeatureGroup(name=name)
+    folium.GeoJson(
+        link_features(links),
+        name=name,
+        style_function=lambda f: {"color": f["properties"]["colour"], "weight": f["properties"]["width"],
+                                  "opacity": 0.85},
+        highlight_function=lambda _f: {"weight": 9, "opacity": 1.0},
+        tooltip=folium.GeoJsonTooltip(fields=["link", "resource", "quantity", "distance", "score"],
+                                      aliases=["", "Resource", "Quantity", "Distance", "Score"], sticky=True),
+    ).add_to(group)
+    return group
+
+
+def legend() -> MacroElement:
+    """A fixed legend of facility roles and link scores (static text only)."""
+    roles = "".join(f'<div><span class="sym-dot" style="background:{c}"></span>{ROLE_LABELS[r]}</div>'
+                    for r, c in ROLE_COLOURS.items())
+    lows = [f"{b:.0f}" for b in SCORE_BINS]
+    scores = "".join(f'<div><span class="sym-line" style="background:{c}"></span>score {lo}+</div>'
+                     for c, lo in zip(SCORE_COLOURS[::-1], lows[::-1], strict=True))
+    body = (
+        '<div class="sym-legend"><b>Facilities</b>' + roles + "<b>Links</b>" + scores
+        + "<div>width: quantity</div></div>"
+        "<style>.sym-legend{position:absolute;bottom:24px;left:10px;z-index:1000;background:rgba(255,255,255,.92);"
+        "padding:6px 9px;border-radius:4px;font:12px/1.5 sans-serif;box-shadow:0 1px 4px rgba(0,0,0,.3)}"
+        ".sym-dot{display:inline-block;width:10px;height:10px;border-radius:50%;margin-right:6px}"
+        ".sym-line{display:inline-block;width:18px;height:4px;margin-right:6px;vertical-align:middle}</style>"
+    )
+    element = MacroElement()
+    element._template = Template("{% macro html(this, kwargs) %}" + body + "{% endmacro %}")
+    return element
+
+
+def _quantity_classes(quantity: np.ndarray) -> np.ndarray:
+    """Quartile class of each quantity among those given (0 where unknown)."""
+    out = np.zeros(len(quantity), dtype=int)
+    ok = np.isfinite(quantity) & (quantity > 0)
+    if ok.sum() >= 4:
+        edges = np.quantile(quantity[ok], [0.25, 0.5, 0.75])
+        out[ok] = np.searchsorted(edges, quantity[ok], side="right")
+    return out
+
+
+def _quantity_text(quantity: float, unit: str) -> str:
+    if quantity is None or not np.isfinite(quantity):
+        return "not stated"
+    return f"{quantity:,.0f} {unit}"
