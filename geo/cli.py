@@ -18,7 +18,7 @@ from geo.dataset import load_dataset
 from geo.errors import GeoError, InputError, NetworkError
 from geo.export import check_output_path, write_links
 from geo.network import BUILD_STAGES, RoadNetwork, network_area, road_network, save_network
-from geo.pipeline import MatchResult, match
+from geo.pipeline import MatchResult, match, method_notes
 from geo.schema import Dataset
 from geo.taxonomy import load_taxonomy
 
@@ -224,7 +224,8 @@ def _match(args: argparse.Namespace) -> int:
     network = _load_network(args, data)
     result = match(data, taxonomy=taxonomy, infer=args.infer, max_km=args.max_km, top=args.top, network=network)
     _print_summary(result, args)
-    write_links(result.links, out, method=_method(args, network))
+    write_links(result.links, out, method=method_notes(facilities=str(args.facilities), flows=str(args.flows or ""),
+                                                    infer=args.infer, max_km=args.max_km, network=network))
     print(f"wrote {len(result.links)} links to {out}")
     return EXIT_OK
 
@@ -266,27 +267,3 @@ def _print_summary(result: MatchResult, args: argparse.Namespace) -> None:
         ])
         for r in ends.drop_duplicates().itertuples(index=False):
             print(f"unroutable: facility {r.facility_id}: {r.reason}", file=sys.stderr)
-
-
-def _method(args: argparse.Namespace, network: RoadNetwork | None) -> dict[str, str]:
-    weights = settings.ScoringWeights()
-    if network is not None:
-        distance = (f"shortest road route on the OpenStreetMap network ({network.info.get('source')}, "
-                    "drivable roads with osmnx 'drive' semantics), plus the straight legs between each facility and "
-                    f"its nearest road node; pairs outside the network are estimated (distance_source column)")
-        time = (f"fastest road route at maxspeed or road-class speeds, trucks capped at {settings.TRUCK_MAX_SPEED_KMH:g} km/h; "
-                f"legs to the road at {settings.SITE_ACCESS_SPEED_KMH:g} km/h")
-    else:
-        distance = f"estimate: great-circle distance x road circuity factor {settings.ROAD_CIRCUITY_FACTOR}"
-        time = f"estimated road distance at {settings.ESTIMATE_TRUCK_SPEED_KMH:g} km/h"
-    return {
-        "facilities": str(args.facilities),
-        "flows": str(args.flows or ""),
-        "inferred flows": "yes" if args.infer else "no",
-        "maximum distance": f"{args.max_km} km for every resource" if args.max_km else "each resource's default",
-        "distance": distance,
-        "travel time": time,
-        "score weights": (f"CO2 {weights.co2}, value {weights.value}, distance {weights.distance}, "
-                          f"compatibility {weights.compatibility}"),
-        "knowledge base": "data/knowledge (see SOURCES.md)",
-    }

@@ -49,7 +49,8 @@ def check_output_path(path: str | Path) -> Path:
     return path
 
 
-def write_links(links: pd.DataFrame, path: str | Path, *, method: dict[str, str] | None = None) -> Path:
+def write_links(links: pd.DataFrame, path: str | Path, *, method: dict[str, str] | None = None,
+                facilities: pd.DataFrame | None = None) -> Path:
     """Write links to ``path``; the suffix decides the format.
 
     Parameters
@@ -60,10 +61,12 @@ def write_links(links: pd.DataFrame, path: str | Path, *, method: dict[str, str]
         columns for the spatial formats.
     path : str or Path
         ``.csv`` (UTF-8 with BOM, no geometry, coordinates as columns),
-        ``.xlsx`` (sheet ``links`` plus sheet ``method`` when given),
+        ``.xlsx`` (sheet ``links``, plus ``facilities`` and ``method`` when given),
         ``.geojson`` or ``.gpkg`` (layer ``links``) with LineStrings.
     method : dict, optional
         Assumptions of the run (name to text) for the Excel ``method`` sheet.
+    facilities : DataFrame, optional
+        The facilities the links involve, for the Excel ``facilities`` sheet.
 
     Returns
     -------
@@ -78,7 +81,7 @@ def write_links(links: pd.DataFrame, path: str | Path, *, method: dict[str, str]
         if suffix == ".csv":
             table.to_csv(tmp, index=False, encoding="utf-8-sig")
         elif suffix == ".xlsx":
-            _write_xlsx(table, tmp, method or {})
+            _write_xlsx(table, tmp, method or {}, facilities)
         else:
             driver = "GeoJSON" if suffix == ".geojson" else "GPKG"
             spatial = rounded if isinstance(rounded, gpd.GeoDataFrame) else link_lines(rounded)
@@ -108,11 +111,13 @@ def _atomic(path: Path):
             os.unlink(tmp)
 
 
-def _write_xlsx(frame: pd.DataFrame, path: str, method: dict[str, str]) -> None:
+def _write_xlsx(frame: pd.DataFrame, path: str, method: dict[str, str], facilities: pd.DataFrame | None) -> None:
     book = Workbook()
     sheet = book.active
     sheet.title = "links"
     _fill(sheet, frame)
+    if facilities is not None:
+        _fill(book.create_sheet("facilities"), pd.DataFrame(facilities.drop(columns="geometry", errors="ignore")))
     if method:
         _fill(book.create_sheet("method"), pd.DataFrame({"item": list(method), "value": list(method.values())}))
     book.save(path)

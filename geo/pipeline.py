@@ -26,7 +26,7 @@ from geo.taxonomy import Taxonomy, load_taxonomy
 if TYPE_CHECKING:
     from geo.network import RoadNetwork
 
-__all__ = ["LINK_COLUMNS", "MatchResult", "link_lines", "match"]
+__all__ = ["LINK_COLUMNS", "MatchResult", "link_lines", "match", "method_notes"]
 
 #: Columns of the links table, in output order.
 LINK_COLUMNS = [
@@ -160,3 +160,29 @@ def link_lines(links: pd.DataFrame) -> gpd.GeoDataFrame:
     ends = links[["supply_lon", "supply_lat", "demand_lon", "demand_lat"]].to_numpy(dtype=float)
     lines = shapely.linestrings(ends.reshape(-1, 2, 2))
     return gpd.GeoDataFrame(links, geometry=lines, crs=settings.WGS84)
+
+
+def method_notes(*, facilities: str = "", flows: str = "", infer: bool = True, max_km: float | None = None,
+                 network: RoadNetwork | None = None) -> dict[str, str]:
+    """The method and assumptions of a run, item by item, for the exports' ``method`` sheet."""
+    weights = settings.ScoringWeights()
+    if network is not None:
+        distance = (f"shortest road route on the OpenStreetMap network ({network.info.get('source')}, "
+                    "drivable roads with osmnx 'drive' semantics), plus the straight legs between each facility and "
+                    f"its nearest road node; pairs outside the network are estimated (distance_source column)")
+        time = (f"fastest road route at maxspeed or road-class speeds, trucks capped at {settings.TRUCK_MAX_SPEED_KMH:g} km/h; "
+                f"legs to the road at {settings.SITE_ACCESS_SPEED_KMH:g} km/h")
+    else:
+        distance = f"estimate: great-circle distance x road circuity factor {settings.ROAD_CIRCUITY_FACTOR}"
+        time = f"estimated road distance at {settings.ESTIMATE_TRUCK_SPEED_KMH:g} km/h"
+    return {
+        "facilities": facilities,
+        "flows": flows,
+        "inferred flows": "yes" if infer else "no",
+        "maximum distance": f"{max_km} km for every resource" if max_km else "each resource's default",
+        "distance": distance,
+        "travel time": time,
+        "score weights": (f"CO2 {weights.co2}, value {weights.value}, distance {weights.distance}, "
+                          f"compatibility {weights.compatibility}"),
+        "knowledge base": "data/knowledge (see SOURCES.md)",
+    }

@@ -51,8 +51,11 @@ def facility_features(facilities: pd.DataFrame) -> dict:
 def facility_layer(facilities: pd.DataFrame, *, name: str = "Facilities") -> folium.FeatureGroup:
     """One feature group holding one GeoJSON layer of all facilities (never one marker object each)."""
     group = folium.FeatureGroup(name=name)
+    data = facility_features(facilities)
+    if not data["features"]:
+        return group  # folium's tooltip refuses a layer with no features to take its fields from
     folium.GeoJson(
-        facility_features(facilities),
+        data,
         name=name,
         marker=folium.CircleMarker(radius=7, weight=2, fill=True, fill_opacity=0.9),
         style_function=_style,

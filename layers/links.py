@@ -54,8 +54,11 @@ def link_features(links: pd.DataFrame) -> dict:
 def link_layer(links: pd.DataFrame, *, name: str = "Candidate links") -> folium.FeatureGroup:
     """One feature group holding one GeoJSON layer of all links."""
     group = folium.FeatureGroup(name=name)
+    data = link_features(links)
+    if not data["features"]:
+        return group  # folium's tooltip refuses a layer with no features to take its fields from
     folium.GeoJson(
-        link_features(links),
+        data,
         name=name,
         style_function=lambda f: {"color": f["properties"]["colour"], "weight": f["properties"]["width"],
                                   "opacity": 0.85},

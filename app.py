@@ -1,0 +1,28 @@
+"""The map app: browse, shortlist, export and present industrial symbiosis links.
+
+Run with ``make run`` (or ``streamlit run app.py``). This file only sets the
+page up, initialises session state once and hands over to the pages in
+``app_pages/``; ``?present=1`` in the URL hides the sidebar and editing for a
+projector.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+st.set_page_config(page_title="Industrial symbiosis map - Baltic Sea Region", page_icon=":material/hub:",
+                   layout="wide", initial_sidebar_state="expanded")
+
+PRESENTING = st.query_params.get("present") == "1"
+
+if "initialised" not in st.session_state:
+    st.session_state["initialised"] = True
+    st.session_state["step"] = 0
+
+pages = [
+    st.Page("app_pages/map.py", title="Map", icon=":material/map:", default=True, url_path="map"),
+    st.Page("app_pages/shortlist.py", title="Shortlist", icon=":material/table:", url_path="shortlist"),
+]
+if not PRESENTING:
+    pages.append(st.Page("app_pages/data.py", title="Data", icon=":material/edit:", url_path="data"))
+st.navigation(pages, position="hidden" if PRESENTING else "sidebar").run()

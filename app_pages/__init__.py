@@ -1,0 +1,1 @@
+"""Pages of the map app; :mod:`app_pages.state` holds what they share."""

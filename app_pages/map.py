@@ -1,0 +1,124 @@
+"""The map page: filtered facilities and links on one folium map; click for details; present mode."""
+
+from __future__ import annotations
+
+import folium
+import pandas as pd
+import streamlit as st
+from streamlit_folium import st_folium
+
+from app_pages import state
+from layers.basemap import base_map
+from layers.facilities import facility_layer
+from layers.links import legend, link_layer
+
+PRESENTING = st.query_params.get("present") == "1"
+TOP_STEPS = 20
+
+
+def _base() -> folium.Map:
+    """The base map, built once per session: filtering passes new layers, never a new map."""
+    if "base_map" not in st.session_state:
+        fmap = base_map()
+        fmap.add_child(legend())
+        st.session_state["base_map"] = fmap
+    return st.session_state["base_map"]
+
+
+def _view() -> tuple[list[float] | None, int | None]:
+    try:
+        center = [float(st.query_params["lat"]), float(st.query_params["lon"])]
+        return center, int(float(st.query_params.get("zoom", 9)))
+    except (KeyError, ValueError):
+        return None, None
+
+
+def _set_view(lat: float, lon: float, zoom: int) -> None:
+    st.query_params.update({"lat": f"{lat:.4f}", "lon": f"{lon:.4f}", "zoom": str(zoom)})
+
+
+def _zoom_for(km: float) -> int:
+    """A zoom level that shows a link of this length whole."""
+    for zoom, span in ((13, 3), (12, 6), (11, 12), (10, 25), (9, 50), (8, 100), (7, 200)):
+        if km <= span:
+            return zoom
+    return 6
+
+
+def _present(links: pd.DataFrame) -> None:
+    """Next/previous through the top links; each zooms the map and shows its explanation."""
+    top = links.head(TOP_STEPS)
+    if top.empty:
+        st.info("No links to present with these filters.")
+        return
+    step = min(int(st.query_params.get("step", 1)), len(top))
+    left, middle, right = st.columns([1, 6, 1])
+    if left.button("Previous", disabled=step <= 1, width="stretch", key="prev"):
+        step -= 1
+    if right.button("Next", disabled=step >= len(top), width="stretch", key="next"):
+        step += 1
+    link = top.iloc[step - 1]
+    st.query_params["step"] = str(step)
+    _set_view((link.supply_lat + link.demand_lat) / 2, (link.supply_lon + link.demand_lon) / 2,
+              _zoom_for(link.distance_km))
+    middle.markdown(f"### Link {step} of {len(top)}")
+    middle.text(link.why)
+
+
+def _panel(clicked: dict | None, loaded: state.Loaded, facilities: pd.DataFrame, links: pd.DataFrame) -> None:
+    """Details of the clicked facility or link, as plain text and tables (never as HTML)."""
+    if not clicked or "properties" not in clicked:
+        st.caption("Click a facility or a link on the map for its details.")
+        return
+    props = clicked["properties"]
+    if "rank" in props:
+        chosen = links[links["rank"] == props["rank"]]
+        if chosen.empty:
+            return
+        link = chosen.iloc[0]
+        st.subheader(f"Link #{int(link['rank'])}")
+        st.text(link["why"])
+        numbers = {"Score": f"{link['score']:.0f}", "Resource": link["resource"],
+                   "Quantity": link.get("quantity_range") or f"{link['quantity']:,.0f} {link['unit']}",
+                   "Distance": f"{link['distance_km']:.1f} km ({link['distance_source']})",
+                   "CO2 saved": f"{link['co2_saved_t_per_yr']:,.0f} t/yr" if pd.notna(link["co2_saved_t_per_yr"]) else "-",
+                   "Net value": f"{link['value_eur_per_yr']:,.0f} EUR/yr" if pd.notna(link["value_eur_per_yr"]) else "-"}
+        st.dataframe(pd.DataFrame({"": list(numbers), "value": list(numbers.values())}), hide_index=True)
+        return
+    chosen = facilities[facilities["facility_id"] == props.get("facility_id")]
+    if chosen.empty:
+        return
+    fac = chosen.iloc[0]
+    st.subheader(state.plain(fac["name"]))
+    st.text(f"{fac['nace']} | {fac['cluster']} | {fac['country']}")
+    own = loaded.flows[loaded.flows["facility_id"] == fac["facility_id"]]
+    if state.selected_view() == "full" or not own["confidential"].any():
+        st.dataframe(own[["direction", "resource", "quantity", "unit", "basis", "description"]], hide_index=True)
+    partners = links[(links["supply_facility_id"] == fac["facility_id"]) | (links["demand_facility_id"] == fac["facility_id"])]
+    st.markdown("**Ranked partners**")
+    st.dataframe(partners[["rank", "score", "supply_name", "demand_name", "resource", "distance_km"]], hide_index=True)
+
+
+loaded = state.data()
+filters = state.filter_widgets(loaded)
+facilities, links = state.selection(loaded, filters)
+
+if PRESENTING:
+    st.markdown("<style>[data-testid='stSidebar'],[data-testid='stSidebarCollapsedControl']{display:none}"
+                "html{font-size:20px}</style>", unsafe_allow_html=True)
+    _present(links)
+else:
+    st.title("Industrial symbiosis opportunities")
+    st.caption(f"{len(facilities)} facilities and {len(links)} candidate links shown, from {loaded.source}.")
+
+center, zoom = _view()
+fmap = _base()
+layers = [link_layer(links), facility_layer(facilities)]
+map_col, panel_col = (st.container(), None) if PRESENTING else st.columns([3, 1])
+with map_col:
+    returned = st_folium(fmap, key="map", feature_group_to_add=layers, layer_control=folium.LayerControl(collapsed=False),
+                         returned_objects=["last_active_drawing"], center=center, zoom=zoom,
+                         height=820 if PRESENTING else 640, use_container_width=True)
+if panel_col is not None:
+    with panel_col:
+        _panel(returned.get("last_active_drawing") if returned else None, loaded, facilities, links)

@@ -1,0 +1,180 @@
+"""What the pages share: where the data comes from, the cached match, and the filters in the URL.
+
+Caching lives here, in the app layer only: the match is cached per file
+digest with ``st.cache_data`` (so an edit of the workspace, which changes the
+digest, is picked up at once) and the base map is built once per session.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from geo.dataset import facility_roles, load_dataset
+from geo.pipeline import match
+from geo.privacy import public_facilities, public_links
+from geo.selection import Filters, select_facilities, select_links
+from geo.workspace import Workspace
+
+ROOT = Path(__file__).resolve().parent.parent
+DEMO = ROOT / "data" / "demo"
+#: Workspace file of the Data page; SYMBIOSIS_WORKSPACE overrides it.
+WORKSPACE_ENV = "SYMBIOSIS_WORKSPACE"
+VIEWS = {"public": "Hide confidential flows", "screen": "Public screen: hide all names and quantities",
+         "full": "Show everything (internal use)"}
+
+
+@dataclass
+class Loaded:
+    """The current data and its match."""
+
+    facilities: pd.DataFrame
+    flows: pd.DataFrame
+    links: pd.DataFrame
+    problems: pd.DataFrame
+    source: str
+
+
+def workspace() -> Workspace:
+    return Workspace(os.environ.get(WORKSPACE_ENV) or ROOT / "data" / "workspace.gpkg")
+
+
+def source_files() -> tuple[Path, Path | None]:
+    """The workspace when one exists, else the bundled demo."""
+    ws = workspace()
+    if ws.exists():
+        return ws.path, None
+    return DEMO / "facilities.csv", DEMO / "flows.csv"
+
+
+def _digest(paths: list[Path]) -> str:
+    digest = hashlib.sha256()
+    for path in paths:
+        digest.update(str(path).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+@st.cache_data(show_spinner="Matching supply and demand ...", max_entries=8)
+def _load(key: str, facilities: str, flows: str | None) -> Loaded:  # noqa: ARG001 - key is the cache key
+    dataset = load_dataset(facilities, flows)
+    result = match(dataset, infer=True)
+    fac = pd.DataFrame(dataset.facilities.drop(columns="geometry"))
+    fac["role"] = facility_roles(fac, result.flows)
+    problems = dataset.report.to_frame()
+    name = Path(facilities).name if flows is None else f"{Path(facilities).name} + {Path(flows).name}"
+    return Loaded(fac, result.flows, result.links, problems, name)
+
+
+def data() -> Loaded:
+    """The current data and its links (cached by the files' content)."""
+    facilities, flows = source_files()
+    paths = [facilities] + ([flows] if flows is not None else [])
+    return _load(_digest(paths), str(facilities), str(flows) if flows is not None else None)
+
+
+# --- filters in the URL ---------------------------------------------------------
+
+_LISTS = ("country", "cluster", "group", "basis")
+
+
+def _url_list(name: str) -> list[str]:
+    return [v for v in st.query_params.get_all(name) if v]
+
+
+def _init_from_url() -> None:
+    """Widget state from the URL, once per session, so a copied URL opens the same view."""
+    if st.session_state.get("_filters_from_url"):
+        return
+    for name in _LISTS:
+        st.session_state[f"f_{name}"] = _url_list(name)
+    st.session_state["f_min_score"] = _number(st.query_params.get("min_score"), 0.0)
+    st.session_state["f_max_km"] = _number(st.query_params.get("max_km"), 0.0)
+    st.session_state["f_search"] = st.query_params.get("q", "")
+    view = st.query_params.get("view", "public")
+    st.session_state["f_view"] = view if view in VIEWS else "public"
+    st.session_state["_filters_from_url"] = True
+
+
+def _number(text: str | None, default: float) -> float:
+    try:
+        return float(text) if text not in (None, "") else default
+    except ValueError:
+        return default
+
+
+def filter_widgets(loaded: Loaded) -> Filters:
+    """The sidebar filters, started from and written back to the URL."""
+    _init_from_url()
+    fac, links = loaded.facilities, loaded.links
+    bar = st.sidebar
+    bar.header("Filters")
+    options = {
+        "country": sorted(fac["country"].dropna().unique()),
+        "cluster": sorted(fac["cluster"].dropna().replace("", pd.NA).dropna().unique()),
+        "group": sorted(links["resource"].str.split(".").str[0].unique()),
+        "basis": sorted(links["basis"].unique()),
+    }
+    labels = {"country": "Country", "cluster": "Cluster", "group": "Resource group", "basis": "Basis"}
+    for name in _LISTS:
+        key = f"f_{name}"
+        st.session_state[key] = [v for v in st.session_state.get(key, []) if v in options[name]]
+        bar.multiselect(labels[name], options[name], key=key, placeholder="All")
+    bar.slider("Minimum score", 0.0, 100.0, step=5.0, key="f_min_score")
+    bar.number_input("Maximum distance, km (0 = no limit)", min_value=0.0, step=5.0, key="f_max_km")
+    bar.text_input("Find a facility", key="f_search", placeholder="name or id")
+    bar.radio("View", list(VIEWS), format_func=VIEWS.get, key="f_view")
+    filters = Filters(
+        countries=st.session_state["f_country"], clusters=st.session_state["f_cluster"],
+        groups=st.session_state["f_group"], bases=st.session_state["f_basis"],
+        min_score=float(st.session_state["f_min_score"]),
+        max_km=float(st.session_state["f_max_km"]) or None,
+        search=st.session_state["f_search"], view=st.session_state["f_view"],
+    )
+    _write_url(filters)
+    return filters
+
+
+def _write_url(filters: Filters) -> None:
+    params = {"country": filters.countries, "cluster": filters.clusters, "group": filters.groups,
+              "basis": filters.bases, "min_score": _short(filters.min_score) if filters.min_score else None,
+              "max_km": _short(filters.max_km) if filters.max_km else None, "q": filters.search or None,
+              "view": filters.view if filters.view != "public" else None}
+    for name, value in params.items():
+        if value:
+            if st.query_params.get_all(name) != (value if isinstance(value, list) else [value]):
+                st.query_params[name] = value
+        elif name in st.query_params:
+            del st.query_params[name]
+
+
+def _short(value: float) -> str:
+    return f"{value:g}"
+
+
+def selection(loaded: Loaded, filters: Filters) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(facilities, links) the filters keep, in the chosen view (names and quantities hidden as it asks)."""
+    links = select_links(loaded.links, loaded.facilities, filters)
+    involved = set(links["supply_facility_id"]) | set(links["demand_facility_id"])
+    shown = select_facilities(loaded.facilities, filters)
+    facilities = loaded.facilities[loaded.facilities["facility_id"].isin(set(shown["facility_id"]) | involved)]
+    if filters.view == "full":
+        return facilities, links.assign(quantity_range="")
+    if filters.view == "screen":
+        return public_facilities(facilities), public_links(links, everything=True)
+    return facilities, public_links(links)
+
+
+def selected_view() -> str:
+    return st.session_state.get("f_view", "public")
+
+
+def plain(text: object) -> str:
+    """Text for a markdown widget shown literally: every markdown character backslash-escaped."""
+    return re.sub(r"([\\`*_{}\[\]()<>#+\-.!|~$])", r"\\\1", str(text))
