@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-st.set_page_config(page_title="Industrial symbiosis map - Baltic Sea Region", page_icon=":material/hub:",
+st.set_page_config(page_title="Industrial symbiosis map - Baltic Sea Region",
                    layout="wide", initial_sidebar_state="expanded")
 
 PRESENTING = st.query_params.get("present") == "1"
@@ -20,9 +20,9 @@ if "initialised" not in st.session_state:
     st.session_state["step"] = 0
 
 pages = [
-    st.Page("app_pages/map.py", title="Map", icon=":material/map:", default=True, url_path="map"),
-    st.Page("app_pages/shortlist.py", title="Shortlist", icon=":material/table:", url_path="shortlist"),
+    st.Page("app_pages/map.py", title="Map", default=True, url_path="map"),
+    st.Page("app_pages/shortlist.py", title="Shortlist", url_path="shortlist"),
 ]
 if not PRESENTING:
-    pages.append(st.Page("app_pages/data.py", title="Data", icon=":material/edit:", url_path="data"))
+    pages.append(st.Page("app_pages/data.py", title="Data", url_path="data"))
 st.navigation(pages, position="hidden" if PRESENTING else "sidebar").run()

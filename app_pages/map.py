@@ -17,12 +17,15 @@ TOP_STEPS = 20
 
 
 def _base() -> folium.Map:
-    """The base map, built once per session: filtering passes new layers, never a new map."""
-    if "base_map" not in st.session_state:
-        fmap = base_map()
-        fmap.add_child(legend())
-        st.session_state["base_map"] = fmap
-    return st.session_state["base_map"]
+    """The base map. st_folium keys the browser's map on this map's script, which stays the same from
+    run to run, so filtering only swaps the layers passed in ``feature_group_to_add`` and the view stays.
+
+    A fresh object each run: st_folium adds the layer control to the map it is given, so a map kept
+    across runs would carry stale layer references into the next script.
+    """
+    fmap = base_map()
+    fmap.add_child(legend())
+    return fmap
 
 
 def _view() -> tuple[list[float] | None, int | None]:

@@ -59,7 +59,6 @@ def facility_layer(facilities: pd.DataFrame, *, name: str = "Facilities") -> fol
         name=name,
         marker=folium.CircleMarker(radius=7, weight=2, fill=True, fill_opacity=0.9),
         style_function=_style,
-        highlight_function=lambda _f: {"weight": 4, "radius": 10},
         tooltip=folium.GeoJsonTooltip(fields=["name", "role", "sector", "place"],
                                       aliases=["", "Role", "NACE", "Where"], sticky=False),
     ).add_to(group)

@@ -62,7 +62,6 @@ def link_layer(links: pd.DataFrame, *, name: str = "Candidate links") -> folium.
         name=name,
         style_function=lambda f: {"color": f["properties"]["colour"], "weight": f["properties"]["width"],
                                   "opacity": 0.85},
-        highlight_function=lambda _f: {"weight": 9, "opacity": 1.0},
         tooltip=folium.GeoJsonTooltip(fields=["link", "resource", "quantity", "distance", "score"],
                                       aliases=["", "Resource", "Quantity", "Distance", "Score"], sticky=True),
     ).add_to(group)

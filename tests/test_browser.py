@@ -1,0 +1,216 @@
+"""End to end in a real headless Chromium (Debian's), every non-local request blocked.
+
+The app runs as ``streamlit run app.py`` on a free local port with its own
+workspace; Playwright drives ``/usr/bin/chromium`` (no browser download).
+Screenshots go to tests/screenshots/ (git-ignored). Skipped when chromium or
+the vendored map assets are missing (``make test`` installs both).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from geo.dataset import load_dataset
+from geo.workspace import FACILITY_FIELDS, FLOW_FIELDS, Workspace
+from layers.assets import vendored
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = "/usr/bin/chromium"
+SHOTS = ROOT / "tests" / "screenshots"
+HOSTILE = "<img src=x onerror=alert(1)>"
+HOSTILE_SCRIPT = "<script>alert(2)</script>Mill"
+
+playwright = pytest.importorskip("playwright.sync_api")
+pytestmark = pytest.mark.skipif(not (Path(CHROMIUM).exists() and vendored()),
+                                reason="needs Debian's chromium and the vendored map assets (make test installs them)")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _hostile_workspace(path: Path) -> None:
+    """The demo plus two facilities whose names are script, next to a real mill so they get links."""
+    demo = load_dataset(ROOT / "data" / "demo" / "facilities.csv", ROOT / "data" / "demo" / "flows.csv")
+    fac = demo.facilities.reindex(columns=FACILITY_FIELDS)
+    flows = demo.flows.reindex(columns=FLOW_FIELDS)
+    extra = pd.DataFrame([
+        {"facility_id": "EVIL-1", "name": HOSTILE, "lat": 61.47, "lon": 23.70, "nace": "D35.30", "country": "FI",
+         "cluster": HOSTILE_SCRIPT, "source": "test"},
+        {"facility_id": "EVIL-2", "name": HOSTILE_SCRIPT, "lat": 61.48, "lon": 23.72, "nace": "C10.89", "country": "FI",
+         "cluster": "Tampere", "source": "test"},
+    ])
+    extra_flows = pd.DataFrame([
+        {"facility_id": "EVIL-1", "direction": "supply", "resource": "heat.hot_water", "quantity": 50000,
+         "unit": "MWh/yr", "description": HOSTILE, "confidential": "false"},
+        {"facility_id": "EVIL-2", "direction": "demand", "resource": "heat.hot_water", "quantity": 20000,
+         "unit": "MWh/yr", "description": HOSTILE_SCRIPT, "confidential": "false"},
+    ])
+    Workspace(path).save(pd.concat([fac, extra], ignore_index=True), pd.concat([flows, extra_flows], ignore_index=True))
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("app")
+    workspace = folder / "workspace.gpkg"
+    _hostile_workspace(workspace)
+    port = _free_port()
+    env = {**os.environ, "SYMBIOSIS_WORKSPACE": str(workspace)}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.headless", "true",
+         "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            urllib.request.urlopen(f"{url}/_stcore/health", timeout=2)
+            break
+        except OSError:
+            time.sleep(0.3)
+    else:
+        process.kill()
+        pytest.fail("the app did not start: " + process.stderr.read().decode()[-2000:])
+    yield url
+    process.terminate()
+    process.wait(timeout=20)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with playwright.sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1400, "height": 950}, accept_downloads=True)
+    page = context.new_page()
+    page.outside_requests = []
+    page.dialogs = []
+
+    def only_local(route):
+        url = route.request.url
+        if url.startswith(("http://127.0.0.1", "http://localhost", "data:", "blob:", "file:", "about:")):
+            route.continue_()
+        else:
+            page.outside_requests.append(url)
+            route.abort()
+
+    context.route("**/*", only_local)
+    page.on("dialog", lambda d: (page.dialogs.append(d.message), d.dismiss()))
+    yield page
+    context.close()
+
+
+def _map_frame(page):
+    """The st_folium iframe, once Leaflet has drawn the facilities."""
+    page.wait_for_selector("iframe[title='streamlit_folium.st_folium']", timeout=60_000)
+    frame = page.frame_locator("iframe[title='streamlit_folium.st_folium']")
+    frame.locator("path.leaflet-interactive").first.wait_for(state="attached", timeout=60_000)
+    return frame
+
+
+def _shot(page, name: str) -> None:
+    SHOTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"))
+
+
+def _click_marker(page, frame, fill: str) -> None:
+    """Click a circle marker of this fill colour at its centre, as a user would."""
+    marker = frame.locator(f"path.leaflet-interactive[fill='{fill}']").first
+    box = marker.bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+
+
+def test_the_map_renders_offline_and_a_click_opens_the_panel(server, page):
+    page.goto(server)
+    frame = _map_frame(page)
+    assert frame.locator("path.leaflet-interactive").count() > 100  # facilities and links
+    assert frame.locator(".leaflet-land-pane path").count() > 0  # the land layer, drawn without tiles
+    _shot(page, "map")
+    # the hostile supplier alone: clicking it opens its panel, its name shown as text
+    page.goto(f"{server}/?q=EVIL")
+    frame = _map_frame(page)
+    _click_marker(page, frame, "#E69F00")
+    page.get_by_text("Ranked partners").wait_for(timeout=30_000)
+    _shot(page, "panel")
+    assert page.locator("img[src='x']").count() == 0 and frame.locator("img[src='x']").count() == 0
+    assert page.dialogs == []
+    assert all("tile.openstreetmap.org" in u for u in page.outside_requests), page.outside_requests[:5]
+
+
+def test_hostile_names_run_no_script_in_the_app(server, page):
+    page.goto(f"{server}/?q=EVIL")
+    frame = _map_frame(page)
+    for marker in frame.locator("path.leaflet-interactive").all()[:30]:
+        marker.hover(force=True)
+        marker.click(force=True)
+    page.wait_for_timeout(1500)
+    assert page.dialogs == []
+    assert frame.locator("img[src='x'], script:text('alert(2)')").count() == 0
+    page.goto(f"{server}/shortlist?q=EVIL")
+    page.get_by_text("Shortlist").first.wait_for()
+    page.wait_for_timeout(2000)
+    assert page.dialogs == []
+
+
+def test_shortlist_csv_downloads_the_filtered_rows(server, page):
+    page.goto(f"{server}/shortlist?country=EE")
+    page.get_by_text("links match the filters").wait_for(timeout=60_000)
+    caption = page.get_by_text("links match the filters").inner_text()
+    expected = int(caption.split()[0])
+    with page.expect_download() as info:
+        page.get_by_role("button", name="CSV", exact=True).click()
+    data = Path(info.value.path()).read_bytes()
+    assert data.startswith(b"\xef\xbb\xbf")  # UTF-8 with BOM, for Excel
+    rows = list(csv.DictReader(io.StringIO(data.decode("utf-8-sig"))))
+    assert len(rows) == expected > 0
+    assert all("EE" in (r["supply_country"], r["demand_country"]) for r in rows)
+
+
+def test_presentation_mode_steps_through_links(server, page):
+    page.goto(f"{server}/?present=1")
+    _map_frame(page)
+    page.get_by_text("Link 1 of").wait_for(timeout=30_000)
+    assert page.locator("[data-testid='stSidebar']").is_hidden()
+    page.get_by_role("button", name="Next").click()
+    page.get_by_text("Link 2 of").wait_for(timeout=30_000)
+    _shot(page, "present")
+    assert "step=2" in page.url
+
+
+def test_html_export_is_self_contained_and_safe(server, page, tmp_path):
+    page.goto(f"{server}/shortlist?q=EVIL")
+    page.get_by_text("links match the filters").wait_for(timeout=60_000)
+    with page.expect_download() as info:
+        page.get_by_role("button", name="HTML map (works offline)", exact=True).click()
+    exported = tmp_path / "shortlist.html"
+    shutil.copy(info.value.path(), exported)
+    text = exported.read_text(encoding="utf-8")
+    assert "<script src=" not in text and "cdn.jsdelivr" not in text
+    page.goto(exported.as_uri())
+    page.locator("path.leaflet-interactive").first.wait_for(state="attached", timeout=30_000)
+    for marker in page.locator("path.leaflet-interactive").all():
+        marker.hover(force=True)
+    page.wait_for_timeout(500)
+    _shot(page, "export")
+    assert page.dialogs == []
+    assert all("tile.openstreetmap.org" in u for u in page.outside_requests)

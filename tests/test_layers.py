@@ -1,0 +1,88 @@
+"""Pure tests of the map layers: escaping, styles, offline assets."""
+
+from __future__ import annotations
+
+import json
+
+import folium
+import numpy as np
+import pandas as pd
+import pytest
+
+from geo.privacy import public_links, quantity_range, sector_label
+from layers.assets import vendored
+from layers.facilities import ROLE_COLOURS, facility_features, facility_layer
+from layers.links import SCORE_COLOURS, link_features
+
+HOSTILE = ["<script>alert(1)</script>", "<img src=x onerror=alert(1)>", "\" onmouseover=\"alert(1)", "a & b"]
+
+
+def facilities(names=HOSTILE) -> pd.DataFrame:
+    n = len(names)
+    return pd.DataFrame({"facility_id": [f"F{i}" for i in range(n)], "name": names, "lon": 24.0 + np.arange(n) * 0.1,
+                         "lat": 60.0, "role": ["supplier", "receiver", "both", "none"][:n], "nace": "C17.12",
+                         "country": "FI", "cluster": names})
+
+
+def links(names=HOSTILE) -> pd.DataFrame:
+    n = len(names)
+    return pd.DataFrame({
+        "rank": np.arange(1, n + 1), "score": [95.0, 70.0, 55.0, 10.0][:n], "supply_name": names, "demand_name": names,
+        "resource": "heat.hot_water", "quantity": [1e3, 1e4, 1e5, np.nan][:n], "unit": "MWh/yr", "distance_km": 5.0,
+        "distance_source": "estimate", "supply_lon": 24.0, "supply_lat": 60.0, "demand_lon": 24.1, "demand_lat": 60.1,
+        "confidential": [True, False, False, False][:n], "supply_nace": "C17.12", "demand_nace": "D35.30",
+        "why": names, "supply_facility_id": [f"S{i}" for i in range(n)], "demand_facility_id": [f"D{i}" for i in range(n)],
+    })
+
+
+def all_text(collection: dict) -> str:
+    return json.dumps([f["properties"] for f in collection["features"]], ensure_ascii=False)
+
+
+def test_facility_text_is_escaped():
+    text = all_text(facility_features(facilities()))
+    for raw in ("<script>", "<img", "\" onmouseover"):
+        assert raw not in text
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in text and "a &amp; b" in text
+
+
+def test_link_text_is_escaped():
+    text = all_text(link_features(links()))
+    assert "<script>" not in text and "<img" not in text
+    assert "&lt;img src=x onerror=alert(1)&gt;" in text
+
+
+def test_rendered_layer_carries_no_raw_markup():
+    fmap = folium.Map()
+    facility_layer(facilities()).add_to(fmap)
+    page = fmap.get_root().render()
+    assert "<script>alert(1)</script>" not in page and "<img src=x" not in page
+
+
+def test_styles_follow_role_and_score():
+    fac = facility_features(facilities())
+    assert [f["properties"]["fill"] for f in fac["features"]] == [ROLE_COLOURS[r] for r in
+                                                                  ("supplier", "receiver", "both", "none")]
+    lk = link_features(links())
+    assert [f["properties"]["colour"] for f in lk["features"]] == [SCORE_COLOURS[4], SCORE_COLOURS[2],
+                                                                   SCORE_COLOURS[1], SCORE_COLOURS[0]]
+
+
+def test_public_view_hides_confidential_rows_only():
+    out = public_links(links())
+    assert out.loc[0, "supply_name"] == sector_label("C17.12") and np.isnan(out.loc[0, "quantity"])
+    assert out.loc[0, "quantity_range"] == quantity_range(1e3, "MWh/yr") == "1,000-2,500 MWh/yr"
+    assert out.loc[1, "supply_name"] == HOSTILE[1] and out.loc[1, "quantity"] == 1e4
+    assert out.loc[0, "supply_facility_id"].startswith("site-") and out.loc[1, "supply_facility_id"] == "S1"
+    everything = public_links(links(), everything=True)
+    assert everything["supply_name"].str.startswith("Manufacturing").all()
+
+
+@pytest.mark.skipif(not vendored(), reason="offline assets not installed (make vendor)")
+def test_standalone_map_is_self_contained_and_escaped():
+    from layers.html import standalone_map
+
+    page = standalone_map(facilities(), links(), title="<script>alert(3)</script>")
+    assert "<script src=" not in page and "cdn.jsdelivr" not in page and "<link rel=\"stylesheet\" href=" not in page
+    assert "<script>alert" not in page and "<img src=x" not in page
+    assert "L.map(" in page or "L.map (" in page  # Leaflet itself is inlined
