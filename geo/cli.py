@@ -224,8 +224,11 @@ def _match(args: argparse.Namespace) -> int:
     network = _load_network(args, data)
     result = match(data, taxonomy=taxonomy, infer=args.infer, max_km=args.max_km, top=args.top, network=network)
     _print_summary(result, args)
-    write_links(result.links, out, method=method_notes(facilities=str(args.facilities), flows=str(args.flows or ""),
-                                                    infer=args.infer, max_km=args.max_km, network=network))
+    if out.suffix.lower() == ".html":
+        _write_html_map(data, result, out)
+    else:
+        write_links(result.links, out, method=method_notes(facilities=str(args.facilities), flows=str(args.flows or ""),
+                                                        infer=args.infer, max_km=args.max_km, network=network))
     print(f"wrote {len(result.links)} links to {out}")
     return EXIT_OK
 
@@ -267,3 +270,17 @@ def _print_summary(result: MatchResult, args: argparse.Namespace) -> None:
         ])
         for r in ends.drop_duplicates().itertuples(index=False):
             print(f"unroutable: facility {r.facility_id}: {r.reason}", file=sys.stderr)
+
+
+def _write_html_map(data: Dataset, result: MatchResult, out: Path) -> None:
+    """The standalone offline map of the links; the map front end (layers/) draws it, so it is imported here only."""
+    from geo.dataset import facility_roles
+    from layers.html import write_standalone_map  # the CLI is a front end too: it may wire layers, geo/ never does
+
+    facilities = pd.DataFrame(data.facilities.drop(columns="geometry"))
+    facilities["role"] = facility_roles(facilities, result.flows)
+    involved = set(result.links["supply_facility_id"]) | set(result.links["demand_facility_id"])
+    try:
+        write_standalone_map(facilities[facilities["facility_id"].isin(involved)], result.links, out)
+    except FileNotFoundError as exc:
+        raise InputError(f"{out}: {exc}") from exc

@@ -28,7 +28,7 @@ from geo.pipeline import link_lines
 
 __all__ = ["OUTPUT_SUFFIXES", "check_output_path", "write_links"]
 
-OUTPUT_SUFFIXES = (".csv", ".xlsx", ".geojson", ".gpkg")
+OUTPUT_SUFFIXES = (".csv", ".xlsx", ".geojson", ".gpkg", ".html")
 
 _DECIMALS = {
     "score": 1, "quantity": 3, "distance_km": 2, "straight_km": 2, "travel_time_min": 1,
@@ -75,6 +75,8 @@ def write_links(links: pd.DataFrame, path: str | Path, *, method: dict[str, str]
     """
     path = check_output_path(path)
     suffix = path.suffix.lower()
+    if suffix == ".html":
+        raise InputError(f"{path}: an HTML map is drawn by layers.html.write_standalone_map, not written here")
     rounded = _rounded(links)
     table = pd.DataFrame(rounded.drop(columns="geometry", errors="ignore"))
     with _atomic(path) as tmp:

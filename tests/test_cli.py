@@ -72,6 +72,19 @@ def test_match_writes_every_format(example, tmp_path, suffix):
     assert set(links["demand_name"]) == {"Sementti Ø&Å <b>", "Kasvihuone Łódź"}
 
 
+@pytest.mark.skipif(not __import__("layers.assets").assets.vendored(), reason="offline assets not installed")
+def test_match_writes_a_standalone_html_map(example, tmp_path):
+    fac, flows = example
+    out = tmp_path / "shortlist.html"
+    result = run("match", "--facilities", fac, "--flows", flows, "--out", out)
+    assert result.returncode == 0, result.stderr
+    page = out.read_text(encoding="utf-8")
+    assert "<script src=" not in page  # Leaflet inlined: the file works offline
+    # the name "Sementti Ø&Å <b>" reaches the page escaped (as JSON, where & is written \u0026), never as markup
+    assert r"Sementti \u00d8\u0026amp;\u00c5 \u0026lt;b\u0026gt;" in page
+    assert "Sementti Ø&Å <b>" not in page
+
+
 def test_nordic_letters_survive_windows_1252_input(write, tmp_path):
     fac = write("f.csv", FAC + "P;Åbo Kraft Ää;60,45;22,27;D35.11;FI\nG;Växthus Ørsted;60,46;22,28;01.13;FI\n",
                 encoding="cp1252")
