@@ -25,7 +25,8 @@ def link_features(links: pd.DataFrame) -> dict:
     ``links`` has the engine's link columns (:data:`geo.pipeline.LINK_COLUMNS`);
     a public view's ``quantity_range`` replaces the quantity when present.
     """
-    ends = np.round(links[["supply_lon", "supply_lat", "demand_lon", "demand_lat"]].to_numpy(dtype=float), 5)
+    # 4 decimals (about 10 m) is plenty for a straight line between two sites, and keeps large maps light
+    ends = np.round(links[["supply_lon", "supply_lat", "demand_lon", "demand_lat"]].to_numpy(dtype=float), 4)
     score = links["score"].to_numpy(dtype=float)
     colour_class = np.clip(np.searchsorted(SCORE_BINS, score, side="right") - 1, 0, len(SCORE_COLOURS) - 1)
     width_class = _quantity_classes(links["quantity"].to_numpy(dtype=float))
@@ -44,8 +45,8 @@ def link_features(links: pd.DataFrame) -> dict:
                 "quantity": _text(quantity),
                 "distance": f"{row.distance_km:.1f} km ({_text(row.distance_source)})",
                 "score": f"{row.score:.0f}",
-                "colour": SCORE_COLOURS[colour_class[i]],
-                "width": WIDTHS[width_class[i]],
+                "c": int(colour_class[i]),  # score class: colour
+                "w": int(width_class[i]),  # quantity class: width
             },
         })
     return {"type": "FeatureCollection", "features": features}
@@ -60,7 +61,7 @@ def link_layer(links: pd.DataFrame, *, name: str = "Candidate links") -> folium.
     folium.GeoJson(
         data,
         name=name,
-        style_function=lambda f: {"color": f["properties"]["colour"], "weight": f["properties"]["width"],
+        style_function=lambda f: {"color": SCORE_COLOURS[f["properties"]["c"]], "weight": WIDTHS[f["properties"]["w"]],
                                   "opacity": 0.85},
         tooltip=folium.GeoJsonTooltip(fields=["link", "resource", "quantity", "distance", "score"],
                                       aliases=["", "Resource", "Quantity", "Distance", "Score"], sticky=True),

@@ -64,8 +64,9 @@ def test_styles_follow_role_and_score():
     assert [f["properties"]["fill"] for f in fac["features"]] == [ROLE_COLOURS[r] for r in
                                                                   ("supplier", "receiver", "both", "none")]
     lk = link_features(links())
-    assert [f["properties"]["colour"] for f in lk["features"]] == [SCORE_COLOURS[4], SCORE_COLOURS[2],
-                                                                   SCORE_COLOURS[1], SCORE_COLOURS[0]]
+    assert [SCORE_COLOURS[f["properties"]["c"]] for f in lk["features"]] == [SCORE_COLOURS[4], SCORE_COLOURS[2],
+                                                                             SCORE_COLOURS[1], SCORE_COLOURS[0]]
+    assert [f["properties"]["w"] for f in lk["features"]] == [0, 0, 0, 0]  # under four known quantities: one width
 
 
 def test_public_view_hides_confidential_rows_only():
