@@ -95,8 +95,12 @@ def _panel(clicked: dict | None, loaded: state.Loaded, facilities: pd.DataFrame,
     st.subheader(state.plain(fac["name"]))
     st.text(f"{fac['nace']} | {fac['cluster']} | {fac['country']}")
     own = loaded.flows[loaded.flows["facility_id"] == fac["facility_id"]]
-    if state.selected_view() == "full" or not own["confidential"].any():
-        st.dataframe(own[["direction", "resource", "quantity", "unit", "basis", "description"]], hide_index=True)
+    if state.selected_view() != "full":  # the public views leave confidential flows out of the panel
+        hidden = int(own["confidential"].sum())
+        own = own[~own["confidential"]]
+        if hidden:
+            st.caption(f"{hidden} confidential flow(s) not shown in this view.")
+    st.dataframe(own[["direction", "resource", "quantity", "unit", "basis", "description"]], hide_index=True)
     partners = links[(links["supply_facility_id"] == fac["facility_id"]) | (links["demand_facility_id"] == fac["facility_id"])]
     st.markdown("**Ranked partners**")
     st.dataframe(partners[["rank", "score", "supply_name", "demand_name", "resource", "distance_km"]], hide_index=True)
