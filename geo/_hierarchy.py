@@ -267,6 +267,21 @@ def _shortcuts(v, out_start, out_len, out_to, out_w, in_start, in_len, in_to, in
 
 
 @numba.njit(cache=True)
+def _shortcuts_growing(v, out_start, out_len, out_to, out_w, in_start, in_len, in_to, in_w,
+                       dist, wanted, touched, heap_d, heap_v, found_u, found_x, found_w):
+    """:func:`_shortcuts`, with the found_* arrays doubled until they hold them all; returns (count, arrays)."""
+    while True:
+        m = _shortcuts(v, out_start, out_len, out_to, out_w, in_start, in_len, in_to, in_w,
+                       dist, wanted, touched, heap_d, heap_v, found_u, found_x, found_w)
+        if m >= 0:
+            return m, found_u, found_x, found_w
+        size = 2 * len(found_u)
+        found_u = np.empty(size, dtype=np.int64)
+        found_x = np.empty(size, dtype=np.int64)
+        found_w = np.empty(size, dtype=np.float64)
+
+
+@numba.njit(cache=True)
 def _contract_all(out_ptr, out_heads, out_weights, in_ptr, in_tails, in_weights):
     n = len(out_ptr) - 1
     out_start, out_len, out_cap, out_to, out_w, out_used = _lists_from_csr(out_ptr, out_heads, out_weights, 2)
@@ -276,10 +291,9 @@ def _contract_all(out_ptr, out_heads, out_weights, in_ptr, in_tails, in_weights)
     touched = np.empty(n, dtype=np.int64)
     heap_d = np.empty(_WITNESS_HEAP, dtype=np.float64)
     heap_v = np.empty(_WITNESS_HEAP, dtype=np.int32)
-    found_cap = 1024
-    found_u = np.empty(found_cap, dtype=np.int64)
-    found_x = np.empty(found_cap, dtype=np.int64)
-    found_w = np.empty(found_cap, dtype=np.float64)
+    found_u = np.empty(1024, dtype=np.int64)
+    found_x = np.empty(1024, dtype=np.int64)
+    found_w = np.empty(1024, dtype=np.float64)
     contracted_nb = np.zeros(n, dtype=np.int64)
     priority = np.empty(n, dtype=np.float64)
     rank = np.full(n, -1, dtype=np.int64)
@@ -288,15 +302,9 @@ def _contract_all(out_ptr, out_heads, out_weights, in_ptr, in_tails, in_weights)
     queue_v = np.empty(2 * n + 16, dtype=np.int32)
     size = 0
     for v in range(n):
-        m = -1
-        while m < 0:
-            m = _shortcuts(v, out_start, out_len, out_to, out_w, in_start, in_len, in_to, in_w,
-                           dist, wanted, touched, heap_d, heap_v, found_u, found_x, found_w)
-            if m < 0:
-                found_cap *= 2
-                found_u = np.empty(found_cap, dtype=np.int64)
-                found_x = np.empty(found_cap, dtype=np.int64)
-                found_w = np.empty(found_cap, dtype=np.float64)
+        m, found_u, found_x, found_w = _shortcuts_growing(v, out_start, out_len, out_to, out_w, in_start, in_len,
+                                                          in_to, in_w, dist, wanted, touched, heap_d, heap_v,
+                                                          found_u, found_x, found_w)
         priority[v] = _EDGE_DIFFERENCE_WEIGHT * (m - out_len[v] - in_len[v])
         size = _push(queue_d, queue_v, size, priority[v], np.int32(v))
 
@@ -305,15 +313,9 @@ def _contract_all(out_ptr, out_heads, out_weights, in_ptr, in_tails, in_weights)
         p, v, size = _pop(queue_d, queue_v, size)
         if rank[v] >= 0 or p != priority[v]:
             continue
-        m = -1
-        while m < 0:
-            m = _shortcuts(v, out_start, out_len, out_to, out_w, in_start, in_len, in_to, in_w,
-                           dist, wanted, touched, heap_d, heap_v, found_u, found_x, found_w)
-            if m < 0:
-                found_cap *= 2
-                found_u = np.empty(found_cap, dtype=np.int64)
-                found_x = np.empty(found_cap, dtype=np.int64)
-                found_w = np.empty(found_cap, dtype=np.float64)
+        m, found_u, found_x, found_w = _shortcuts_growing(v, out_start, out_len, out_to, out_w, in_start, in_len,
+                                                          in_to, in_w, dist, wanted, touched, heap_d, heap_v,
+                                                          found_u, found_x, found_w)
         now = _EDGE_DIFFERENCE_WEIGHT * (m - out_len[v] - in_len[v]) + contracted_nb[v]
         if size > 0 and now > queue_d[0]:
             # lazy update: someone else is cheaper now
