@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import tempfile
 from pathlib import Path
 
@@ -22,7 +23,6 @@ MIME = {".csv": "text/csv", ".xlsx": "application/vnd.openxmlformats-officedocum
         ".geojson": "application/geo+json", ".gpkg": "application/geopackage+sqlite3", ".html": "text/html"}
 
 
-@st.cache_data(show_spinner="Preparing the file ...", max_entries=16)
 def export_bytes(links: pd.DataFrame, facilities: pd.DataFrame, suffix: str) -> bytes:
     """The file of one export format, built in a temporary folder."""
     with tempfile.TemporaryDirectory() as folder:
@@ -47,6 +47,8 @@ st.dataframe(links[[c for c in SHOWN if c in links]], hide_index=True, width="st
 
 columns = st.columns(len(FORMATS))
 for column, (label, suffix) in zip(columns, FORMATS.items(), strict=True):
-    column.download_button(label, data=export_bytes(links, involved, suffix), file_name=f"shortlist{suffix}",
+    # deferred: a file is built only when its button is pressed, so filtering never waits on five exports
+    column.download_button(label, data=functools.partial(export_bytes, links, involved, suffix),
+                           file_name=f"shortlist{suffix}",
                            mime=MIME[suffix], key=f"download{suffix}", width="stretch",
                            disabled=links.empty)
