@@ -1,9 +1,9 @@
 """The map app: browse, shortlist, export and present industrial symbiosis links.
 
 Run with ``make run`` (or ``streamlit run app.py``). This file only sets the
-page up, initialises session state once and hands over to the pages in
-``app_pages/``; ``?present=1`` in the URL hides the sidebar and editing for a
-projector.
+page up and hands over to the pages in ``app_pages/``; their session state is
+initialised once, from the URL, by :func:`app_pages.state.filter_widgets`.
+``?present=1`` in the URL hides the sidebar and editing for a projector.
 """
 
 from __future__ import annotations
@@ -14,10 +14,6 @@ st.set_page_config(page_title="Industrial symbiosis map - Baltic Sea Region",
                    layout="wide", initial_sidebar_state="expanded")
 
 PRESENTING = st.query_params.get("present") == "1"
-
-if "initialised" not in st.session_state:
-    st.session_state["initialised"] = True
-    st.session_state["step"] = 0
 
 pages = [
     st.Page("app_pages/map.py", title="Map", default=True, url_path="map"),
