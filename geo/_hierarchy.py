@@ -74,6 +74,7 @@ class Hierarchy:
 
     @property
     def n_edges(self) -> int:
+        """Edges of the hierarchy (original and shortcuts); each is listed once, at its lower-ranked end."""
         return len(self.up_head) + len(self.down_tail)
 
     def arrays(self) -> dict[str, np.ndarray]:
