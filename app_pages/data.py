@@ -119,6 +119,10 @@ st.title("Data")
 workspace = state.workspace()
 loaded = state.data()
 st.caption(f"In use: {loaded.source}. Changes are saved to the workspace {workspace.path}.")
+if len(loaded.problems):
+    # rows with errors are left out of the map: say which, rather than drop them silently
+    with st.expander(f"{len(loaded.problems)} problems in the data in use (rows with errors are left out)"):
+        st.dataframe(loaded.problems, hide_index=True, width="stretch")
 if workspace.can_undo() and st.button("Undo the last change"):
     workspace.undo()
     st.rerun()

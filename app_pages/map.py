@@ -68,7 +68,8 @@ def _present(links: pd.DataFrame) -> None:
     middle.text(link.why)
 
 
-def _panel(clicked: dict | None, loaded: state.Loaded, facilities: pd.DataFrame, links: pd.DataFrame) -> None:
+def _panel(clicked: dict | None, loaded: state.Loaded, facilities: pd.DataFrame, links: pd.DataFrame,
+           view: str) -> None:
     """Details of the clicked facility or link, as plain text and tables (never as HTML)."""
     if not clicked or "properties" not in clicked:
         st.caption("Click a facility or a link on the map for its details.")
@@ -95,7 +96,7 @@ def _panel(clicked: dict | None, loaded: state.Loaded, facilities: pd.DataFrame,
     st.subheader(state.plain(fac["name"]))
     st.text(f"{fac['nace']} | {fac['cluster']} | {fac['country']}")
     own = loaded.flows[loaded.flows["facility_id"] == fac["facility_id"]]
-    if state.selected_view() != "full":  # the public views leave confidential flows out of the panel
+    if view != "full":  # the public views leave confidential flows out of the panel
         hidden = int(own["confidential"].sum())
         own = own[~own["confidential"]]
         if hidden:
@@ -128,4 +129,4 @@ with map_col:
                          height=820 if PRESENTING else 640, use_container_width=True)
 if panel_col is not None:
     with panel_col:
-        _panel(returned.get("last_active_drawing") if returned else None, loaded, facilities, links)
+        _panel(returned.get("last_active_drawing") if returned else None, loaded, facilities, links, filters.view)

@@ -1,13 +1,12 @@
 """What the pages share: where the data comes from, the cached match, and the filters in the URL.
 
-Caching lives here, in the app layer only: the match is cached per file
-digest with ``st.cache_data`` (so an edit of the workspace, which changes the
-digest, is picked up at once) and the base map is built once per session.
+Caching lives here, in the app layer only: the match is cached with
+``st.cache_data`` per version of the data files (path, size, modification
+time), so an edit of the workspace is picked up at once.
 """
 
 from __future__ import annotations
 
-import hashlib
 import re
 import os
 from dataclasses import dataclass
@@ -53,12 +52,13 @@ def source_files() -> tuple[Path, Path | None]:
     return DEMO / "facilities.csv", DEMO / "flows.csv"
 
 
-def _digest(paths: list[Path]) -> str:
-    digest = hashlib.sha256()
-    for path in paths:
-        digest.update(str(path).encode())
-        digest.update(path.read_bytes())
-    return digest.hexdigest()
+def _file_key(paths: list[Path]) -> str:
+    """Cache key of the data files: path, size and modification time of each.
+
+    Cheap enough for every rerun (no file is read); a save of the workspace
+    replaces the file, so its key changes at once.
+    """
+    return "|".join(f"{p}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in paths)
 
 
 @st.cache_data(show_spinner="Matching supply and demand ...", max_entries=8)
@@ -73,10 +73,10 @@ def _load(key: str, facilities: str, flows: str | None) -> Loaded:  # noqa: ARG0
 
 
 def data() -> Loaded:
-    """The current data and its links (cached by the files' content)."""
+    """The current data and its links (cached per file version)."""
     facilities, flows = source_files()
     paths = [facilities] + ([flows] if flows is not None else [])
-    return _load(_digest(paths), str(facilities), str(flows) if flows is not None else None)
+    return _load(_file_key(paths), str(facilities), str(flows) if flows is not None else None)
 
 
 # --- filters in the URL ---------------------------------------------------------
@@ -169,10 +169,6 @@ def selection(loaded: Loaded, filters: Filters) -> tuple[pd.DataFrame, pd.DataFr
     if filters.view == "screen":
         return public_facilities(facilities), public_links(links, everything=True)
     return facilities, public_links(links)
-
-
-def selected_view() -> str:
-    return st.session_state.get("f_view", "public")
 
 
 def plain(text: object) -> str:

@@ -102,7 +102,7 @@ def test_data_page_rejects_a_bad_facility_and_names_the_problem(workspace):
     fill_facility(at, facility_id="BAD-1", name="Bad code", nace="paper mill", country="FI")
     button(at, "Add facility").click().run()
     assert any("Not saved" in e.value for e in at.error)
-    problems = at.dataframe[0].value
+    problems = at.dataframe[-1].value  # the refused change's problems, below those of the data in use
     assert (problems["column"] == "nace").any() and problems["row"].notna().all()
     assert not workspace.exists()
 
