@@ -37,7 +37,10 @@ def _save(facilities: pd.DataFrame, flows: pd.DataFrame, what: str) -> None:
     dataset = _validated(facilities, flows)
     if not dataset.report.ok:
         st.error(f"Not saved: {what} has problems.")
-        st.dataframe(dataset.report.to_frame(), hide_index=True, width="stretch")
+        problems = dataset.report.to_frame()
+        # the check ran on a temporary copy: name the workspace table the user is changing instead
+        problems["file"] = problems["file"].str.replace(r"^.*\[", f"{state.workspace().path.name}[", regex=True)
+        st.dataframe(problems, hide_index=True, width="stretch")
         return
     state.workspace().save(facilities, flows)
     st.success(f"Saved: {what}. The map and shortlist show it now.")
