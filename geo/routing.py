@@ -471,7 +471,8 @@ def _by_hierarchy(graph: _Augmented, weight: str, sources: np.ndarray, targets: 
         source_scans(*up_down, *buckets, len(target_ids), s_ptr[first:last + 1] - a, s_vertex[a:b], s_value[a:b],
                      cutoff[first:last], pair_ptr[first:last + 1] - lo, pair_target[lo:hi], values[lo:hi])
 
-    _in_batches(run, len(unique), len(pairs) * 64, workers)
+    # the source scans cost about sources x targets (each meets most targets' buckets near the top)
+    _in_batches(run, len(unique), len(unique) * len(target_ids), workers)
     result[pairs] = values
     return np.where(result <= reach, result, np.inf)
 
