@@ -8,7 +8,7 @@ import streamlit as st
 from streamlit_folium import st_folium
 
 from app_pages import state
-from layers.basemap import base_map
+from layers.basemap import base_map, view_in_url
 from layers.facilities import facility_layer
 from layers.links import legend, link_layer
 
@@ -25,6 +25,7 @@ def _base() -> folium.Map:
     """
     fmap = base_map()
     fmap.add_child(legend())
+    fmap.add_child(view_in_url())
     return fmap
 
 

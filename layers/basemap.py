@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import folium
-from branca.element import Element
+from branca.element import Element, MacroElement
+from jinja2 import Template
 
 from layers.assets import APP_URL, asset_links, land_outlines
 
-__all__ = ["OSM_ATTRIBUTION", "SEA_COLOUR", "base_map"]
+__all__ = ["OSM_ATTRIBUTION", "SEA_COLOUR", "base_map", "view_in_url"]
 
 OSM_ATTRIBUTION = ('Map data &copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a> '
                    "contributors (ODbL)")
@@ -44,3 +45,48 @@ def base_map(*, center: tuple[float, float] = REGION_CENTER, zoom: int = REGION_
     if tiles:
         folium.TileLayer("OpenStreetMap", attr=OSM_ATTRIBUTION, name="OpenStreetMap", control=False).add_to(fmap)
     return fmap
+
+
+#: Browser script of :func:`view_in_url`. It runs inside the map's iframe and
+#: writes to the page around it (same origin: Streamlit serves both).
+_VIEW_SCRIPT = """
+(function (map) {
+    var host = window.parent;
+    try { if (host === window || !host.history) { return; } void host.location.href; } catch (e) { return; }
+    function withView(url) {
+        var target = new URL(url, host.location.href), centre = map.getCenter();
+        target.searchParams.set("lat", centre.lat.toFixed(4));
+        target.searchParams.set("lon", centre.lng.toFixed(4));
+        target.searchParams.set("zoom", String(map.getZoom()));
+        return target.pathname + target.search + target.hash;
+    }
+    host.__symbiosisMap = {frame: window.frameElement, withView: withView};
+    if (!host.__symbiosisViewHook) {
+        host.__symbiosisViewHook = true;
+        ["pushState", "replaceState"].forEach(function (name) {
+            var original = host.history[name].bind(host.history);
+            host.history[name] = function (state, title, url) {
+                var current = host.__symbiosisMap;
+                if (url != null && current && current.frame && current.frame.isConnected) {
+                    try { url = current.withView(url); } catch (e) { /* the map is gone: keep the URL */ }
+                }
+                return original(state, title, url);
+            };
+        });
+    }
+    map.on("moveend", function () { host.history.replaceState(host.history.state, "", host.location.href); });
+})({{ this._parent.get_name() }});
+"""
+
+
+def view_in_url() -> MacroElement:
+    """Keep the map's view (``lat``, ``lon``, ``zoom``) in the address of the page around the map.
+
+    Panning and zooming stay in the browser (no round trip to the server):
+    after each move the page's URL is rewritten in place, and every URL the
+    page itself sets later (a filter written to the query) keeps the view, so
+    a copied URL opens the same view. Does nothing in a standalone HTML map.
+    """
+    element = MacroElement()
+    element._template = Template("{% macro script(this, kwargs) %}" + _VIEW_SCRIPT + "{% endmacro %}")
+    return element

@@ -217,3 +217,49 @@ def test_html_export_is_self_contained_and_safe(server, page, tmp_path):
     _shot(page, "export")
     assert page.dialogs == []
     assert all("tile.openstreetmap.org" in u for u in page.outside_requests)
+
+
+def _view_of(page) -> tuple[float, float, int]:
+    map_frame = next(f for f in page.frames if "streamlit_folium" in f.url)
+    view = map_frame.evaluate("(() => { const c = map_div.getCenter(); return [c.lat, c.lng, map_div.getZoom()]; })()")
+    return view[0], view[1], view[2]
+
+
+def _query(url: str) -> dict[str, list[str]]:
+    from urllib.parse import parse_qs, urlparse
+    return parse_qs(urlparse(url).query)
+
+
+def test_the_map_view_lives_in_the_url(server, page):
+    page.goto(f"{server}/?country=FI")
+    frame = _map_frame(page)
+    box = frame.locator(".leaflet-container").first.bounding_box()
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.move(x, y)
+    page.mouse.down()
+    page.mouse.move(x - 180, y + 120, steps=8)
+    page.mouse.up()
+    page.mouse.wheel(0, -300)  # zoom in
+    page.wait_for_function("() => new URLSearchParams(location.search).has('lat')", timeout=10_000)
+    page.wait_for_timeout(800)
+    lat, lon, zoom = _view_of(page)
+    query = _query(page.url)
+    assert abs(float(query["lat"][0]) - lat) < 1e-3 and abs(float(query["lon"][0]) - lon) < 1e-3
+    assert int(query["zoom"][0]) == zoom and query["country"] == ["FI"]
+    # a filter written to the URL by the server keeps the view
+    page.get_by_label("Find a facility").fill("Tampere")
+    page.get_by_label("Find a facility").press("Enter")
+    page.wait_for_function("() => new URLSearchParams(location.search).get('q') === 'Tampere'", timeout=30_000)
+    query = _query(page.url)
+    assert abs(float(query["lat"][0]) - lat) < 1e-3 and int(query["zoom"][0]) == zoom
+    # the copied URL opens the same view
+    copied = page.url
+    other = page.context.new_page()
+    other.goto(copied)
+    _map_frame(other)
+    other.wait_for_timeout(500)
+    lat2, lon2, zoom2 = _view_of(other)
+    degrees_per_pixel = 360 / (256 * 2 ** zoom)  # the frame may settle a scrollbar's width later: allow a few pixels
+    assert zoom2 == zoom
+    assert abs(lat2 - lat) < 8 * degrees_per_pixel and abs(lon2 - lon) < 8 * degrees_per_pixel
+    other.close()
