@@ -1,4 +1,5 @@
-"""The data page: upload files, see every validation problem, add facilities and flows, undo."""
+"""The data page: upload files, see every validation problem, add and edit facilities and flows, undo,
+and load a road network (with progress) for road distances and routes."""
 
 from __future__ import annotations
 
@@ -9,13 +10,18 @@ import pandas as pd
 import streamlit as st
 
 from app_pages import state
+from geo import settings
 from geo.dataset import load_dataset
-from geo.errors import GeoError
+from geo.errors import GeoError, NetworkError
 from geo.io import SUPPORTED_SUFFIXES
+from geo.network import BUILD_STAGES, area_km2, network_area, road_network, save_network
 from geo.taxonomy import load_taxonomy
 from geo.workspace import FACILITY_FIELDS, FLOW_FIELDS, Workspace
 
 TYPES = [s.lstrip(".") for s in SUPPORTED_SUFFIXES]
+ROAD_TYPES = ["pbf", "osm", "bz2", "graphml", "npz"]
+STAGE_TEXT = {"read": "Reading the roads", "filter": "Keeping drivable roads", "connect": "Keeping the connected network",
+              "contract": "Joining road segments between junctions", "save": "Saving to the cache"}
 
 
 def _current_tables() -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -62,11 +68,17 @@ def _upload() -> None:
         if flow_file is not None:
             flow_path = Path(folder) / ("flows-" + Path(flow_file.name).name)
             flow_path.write_bytes(flow_file.getvalue())
-        try:
-            dataset = load_dataset(fac_path, flow_path)
-        except GeoError as exc:
-            st.error(str(exc))
-            return
+        with st.status(f"Importing {fac_file.name} ...", expanded=True) as status:
+            status.write(f"Read {fac_file.size / 1e6:.1f} MB" + (f" and {flow_file.size / 1e6:.1f} MB" if flow_file else ""))
+            try:
+                dataset = load_dataset(fac_path, flow_path)
+            except GeoError as exc:
+                status.update(label=f"{fac_file.name} cannot be read", state="error")
+                st.error(str(exc))
+                return
+            status.write(f"Checked {len(dataset.facilities) + len(dataset.skipped)} facility rows and every flow row")
+            status.update(label=f"Imported {fac_file.name}", state="complete" if dataset.report.ok else "error",
+                          expanded=False)
     problems = dataset.report.to_frame()
     st.write(f"{len(dataset.facilities)} valid facilities and {len(dataset.flows)} valid flows; "
              f"{len(dataset.report.errors)} errors and {len(dataset.report.warnings)} warnings.")
@@ -118,6 +130,136 @@ def _add_flow(facilities: pd.DataFrame, flows: pd.DataFrame) -> None:
                   f"{direction} of {resource} at {facility_id}")
 
 
+def _edit_facility(facilities: pd.DataFrame, flows: pd.DataFrame) -> None:
+    """Edit or delete a facility and its flows; ``?edit=<id>`` (the map panel's link) preselects one."""
+    st.subheader("Edit a facility")
+    ids = facilities["facility_id"].tolist()
+    names = facilities.set_index("facility_id")["name"]
+    wanted = st.query_params.get("edit")
+    chosen = st.selectbox("Facility to edit", ids, index=ids.index(wanted) if wanted in ids else None,
+                          format_func=lambda f: f"{f} - {names.get(f, '')}", placeholder="Choose a facility",
+                          key="edit_id")
+    if chosen is None:
+        return
+    row = facilities[facilities["facility_id"] == chosen].iloc[0]
+    own = flows[flows["facility_id"] == chosen].drop(columns="facility_id").reset_index(drop=True)
+    own["confidential"] = own["confidential"].astype(str).str.lower().isin(["true", "1", "yes"])
+    leaves = load_taxonomy().leaves.index.tolist()
+    with st.form(f"edit_{chosen}"):
+        a, b = st.columns(2)
+        values = {
+            "name": a.text_input("Name", str(row["name"])),
+            "operator": b.text_input("Operator", _blank(row.get("operator"))),
+            "lat": a.number_input("Latitude", value=float(row["lat"]), format="%.5f"),
+            "lon": b.number_input("Longitude", value=float(row["lon"]), format="%.5f"),
+            "nace": a.text_input("NACE code", _blank(row.get("nace"))),
+            "country": b.text_input("Country (2 letters)", _blank(row.get("country")), max_chars=2),
+            "cluster": a.text_input("Cluster", _blank(row.get("cluster"))),
+            "source": b.text_input("Source", _blank(row.get("source"))),
+            "notes": st.text_area("Notes", _blank(row.get("notes"))),
+        }
+        st.caption("Flows of this facility: edit cells, add rows at the bottom, delete rows by selecting them.")
+        edited = st.data_editor(
+            own, num_rows="dynamic", hide_index=True, key=f"flows_{chosen}", width="stretch",
+            column_config={
+                "direction": st.column_config.SelectboxColumn("direction", options=["supply", "demand"], required=True),
+                "resource": st.column_config.SelectboxColumn("resource", options=leaves, required=True),
+                "quantity": st.column_config.NumberColumn("quantity", min_value=0.0),
+                "confidential": st.column_config.CheckboxColumn("confidential", default=False),
+            })
+        save, delete = st.columns(2)
+        saving = save.form_submit_button("Save changes", type="primary")
+        deleting = delete.form_submit_button("Delete this facility and its flows")
+    if saving:
+        changed = facilities.copy()
+        for column, value in values.items():
+            changed.loc[changed["facility_id"] == chosen, column] = value
+        new_flows = edited.assign(facility_id=chosen, confidential=edited["confidential"].map(
+            lambda v: "true" if v is True else "false")).reindex(columns=FLOW_FIELDS)
+        _save(changed, pd.concat([flows[flows["facility_id"] != chosen], new_flows], ignore_index=True),
+              f"facility {chosen!r}")
+    elif deleting:
+        _save(facilities[facilities["facility_id"] != chosen], flows[flows["facility_id"] != chosen],
+              f"deletion of facility {chosen!r}")
+
+
+def _blank(value: object) -> str:
+    return "" if value is None or (isinstance(value, float) and pd.isna(value)) else str(value)
+
+
+def _road_network(facilities: pd.DataFrame) -> None:
+    """Choose, build (with progress) or download the road network; or go back to straight-line estimates."""
+    st.subheader("Road network")
+    current = state.network_file()
+    if current is not None:
+        st.write(f"In use: {current.name}. Links within it have road distances; click a link on the map "
+                 "for its route.")
+        if st.button("Stop using this road network"):
+            state.set_network_file(None)
+            st.rerun()
+    else:
+        st.caption("None loaded: distances are straight-line estimates. Load an OpenStreetMap extract "
+                   "(.osm.pbf, for example from Geofabrik), an .osm/.osm.bz2 or .graphml file, or a .npz built "
+                   "with 'python -m geo network build'.")
+    from_file, upload, download = st.tabs(["File on this computer", "Upload", "Download (needs internet)"])
+    with from_file:
+        path = st.text_input("Path of the road-network file", key="network_path", placeholder="/data/finland.osm.pbf")
+        if st.button("Load this file"):
+            if path.strip():
+                _build(Path(path.strip()).expanduser().name, source=Path(path.strip()).expanduser())
+            else:
+                st.error("Give the path of a road-network file first.")
+    with upload:
+        sent = st.file_uploader("Road-network file", type=ROAD_TYPES, key="upload_network")
+        if sent is not None and st.button("Build from the upload"):
+            folder = _roads_folder()
+            target = folder / Path(sent.name).name
+            target.write_bytes(sent.getvalue())
+            _build(sent.name, source=target)
+    with download:
+        clusters = sorted(c for c in facilities["cluster"].dropna().unique() if c)
+        cluster = st.selectbox("Area: the facilities of", ["all facilities"] + clusters, key="network_area")
+        chosen = facilities if cluster == "all facilities" else facilities[facilities["cluster"] == cluster]
+        area = network_area(chosen["lon"].to_numpy(float), chosen["lat"].to_numpy(float))
+        size_km2 = area_km2(area)
+        st.caption(f"{len(chosen)} facilities; area {size_km2:,.0f} km2 with a {settings.DOWNLOAD_MARGIN_KM:g} km margin.")
+        too_big = size_km2 > settings.DOWNLOAD_MAX_AREA_KM2
+        if too_big:
+            st.warning(f"That area is larger than {settings.DOWNLOAD_MAX_AREA_KM2:,.0f} km2, too much for one Overpass "
+                       "download: choose a cluster, or load a regional extract file instead.")
+        if st.button("Download the roads of this area", disabled=too_big):
+            _build(f"{cluster} roads", bbox=area)
+
+
+def _roads_folder() -> Path:
+    folder = state.workspace().path.parent / "roads"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def _build(label: str, *, source: Path | None = None, bbox: tuple[float, float, float, float] | None = None) -> None:
+    """Build the road network with a progress bar, save it beside the workspace and use it."""
+    bar = st.progress(0.0, text=f"{label}: starting ...")
+
+    def on_stage(name: str) -> None:
+        done = BUILD_STAGES.index(name) if name in BUILD_STAGES else 0
+        bar.progress(done / len(BUILD_STAGES), text=f"{label}: {STAGE_TEXT.get(name, name)} ...")
+
+    try:
+        network = road_network(source=source, bbox=bbox, download=bbox is not None, on_stage=on_stage)
+    except NetworkError as exc:
+        bar.empty()
+        st.error(f"No road network loaded: {exc}")
+        return
+    target = _roads_folder() / (Path(label).name.split(".")[0].replace(" ", "_") + ".npz")
+    if source is None or source.resolve() != target.resolve():
+        on_stage("save")
+        save_network(network, target)
+    bar.progress(1.0, text=f"{label}: done")
+    state.set_network_file(target)
+    st.success(f"Road network in use: {network.summary()}")
+
+
 st.title("Data")
 workspace = state.workspace()
 loaded = state.data()
@@ -132,4 +274,6 @@ if workspace.can_undo() and st.button("Undo the last change"):
 facilities, flows = _current_tables()
 _upload()
 _add_facility(facilities, flows)
+_edit_facility(facilities, flows)
 _add_flow(facilities, flows)
+_road_network(facilities)

@@ -8,9 +8,11 @@ import streamlit as st
 from streamlit_folium import st_folium
 
 from app_pages import state
-from layers.basemap import base_map, view_in_url
+from geo.routing import Route
+from layers.basemap import base_map, fit_view, view_in_url
 from layers.facilities import facility_layer
 from layers.links import legend, link_layer
+from layers.routes import route_layer
 
 PRESENTING = st.query_params.get("present") == "1"
 TOP_STEPS = 20
@@ -29,12 +31,17 @@ def _base() -> folium.Map:
     return fmap
 
 
-def _view() -> tuple[list[float] | None, int | None]:
+def _view(facilities: pd.DataFrame) -> tuple[list[float] | None, int | None]:
+    """The view in the URL; else the facilities first shown, fitted once per session and then kept,
+    so that a later filter change does not move the map."""
     try:
         center = [float(st.query_params["lat"]), float(st.query_params["lon"])]
         return center, int(float(st.query_params.get("zoom", 9)))
     except (KeyError, ValueError):
-        return None, None
+        pass
+    if "_fitted_view" not in st.session_state:
+        st.session_state["_fitted_view"] = fit_view(facilities["lon"], facilities["lat"])
+    return st.session_state["_fitted_view"] or (None, None)
 
 
 def _set_view(lat: float, lon: float, zoom: int) -> None:
@@ -49,12 +56,12 @@ def _zoom_for(km: float) -> int:
     return 6
 
 
-def _present(links: pd.DataFrame) -> None:
-    """Next/previous through the top links; each zooms the map and shows its explanation."""
+def _present(links: pd.DataFrame) -> pd.Series | None:
+    """Next/previous through the top links; each zooms the map and shows its explanation. Returns the link shown."""
     top = links.head(TOP_STEPS)
     if top.empty:
         st.info("No links to present with these filters.")
-        return
+        return None
     step = min(int(st.query_params.get("step", 1)), len(top))
     left, middle, right = st.columns([1, 6, 1])
     if left.button("Previous", disabled=step <= 1, width="stretch", key="prev"):
@@ -67,10 +74,34 @@ def _present(links: pd.DataFrame) -> None:
               _zoom_for(link.distance_km))
     middle.markdown(f"### Link {step} of {len(top)}")
     middle.text(link.why)
+    return link
+
+
+def _clicked() -> dict | None:
+    """The feature last clicked on the map (st_folium's value, kept in session state under the map's key).
+
+    Read before the map is drawn, so that the route of a clicked link is drawn with the map.
+    """
+    return (st.session_state.get("map") or {}).get("last_active_drawing")
+
+
+def _clicked_link(links: pd.DataFrame, clicked: dict | None) -> pd.Series | None:
+    """The clicked link, or None when the click was not on a link (or it is filtered out)."""
+    rank = ((clicked or {}).get("properties") or {}).get("rank")
+    chosen = links[links["rank"] == rank] if rank is not None else links.iloc[:0]
+    return chosen.iloc[0] if len(chosen) else None
+
+
+def _route(link: pd.Series | None) -> Route | None:
+    """The road route of a link on the loaded network, or None (no link, no network, or no route)."""
+    if link is None or state.network_file() is None:
+        return None
+    return state.link_route(state.network_key(), float(link.supply_lon), float(link.supply_lat),
+                            float(link.demand_lon), float(link.demand_lat))
 
 
 def _panel(clicked: dict | None, loaded: state.Loaded, facilities: pd.DataFrame, links: pd.DataFrame,
-           view: str) -> None:
+           view: str, road: Route | None) -> None:
     """Details of the clicked facility or link, as plain text and tables (never as HTML)."""
     if not clicked or "properties" not in clicked:
         st.caption("Click a facility or a link on the map for its details.")
@@ -89,6 +120,7 @@ def _panel(clicked: dict | None, loaded: state.Loaded, facilities: pd.DataFrame,
                    "CO2 saved": f"{link['co2_saved_t_per_yr']:,.0f} t/yr" if pd.notna(link["co2_saved_t_per_yr"]) else "-",
                    "Net value": f"{link['value_eur_per_yr']:,.0f} EUR/yr" if pd.notna(link["value_eur_per_yr"]) else "-"}
         st.dataframe(pd.DataFrame({"": list(numbers), "value": list(numbers.values())}), hide_index=True)
+        _route_text(road)
         return
     chosen = facilities[facilities["facility_id"] == props.get("facility_id")]
     if chosen.empty:
@@ -106,6 +138,20 @@ def _panel(clicked: dict | None, loaded: state.Loaded, facilities: pd.DataFrame,
     partners = links[(links["supply_facility_id"] == fac["facility_id"]) | (links["demand_facility_id"] == fac["facility_id"])]
     st.markdown("**Ranked partners**")
     st.dataframe(partners[["rank", "score", "supply_name", "demand_name", "resource", "distance_km"]], hide_index=True)
+    if not PRESENTING and view != "screen":
+        st.page_link("app_pages/data.py", label="Edit this facility", query_params={"edit": fac["facility_id"]})
+
+
+def _route_text(road: Route | None) -> None:
+    if state.network_file() is None:
+        st.caption("Load a road network on the Data page to see the road route of a link.")
+    elif road is None:
+        return
+    elif road.geometry is None:
+        st.caption(f"No road route: {road.reason}.")
+    else:
+        st.markdown(f"**Road route** (dashed red on the map): {road.distance_km:.1f} km, "
+                    f"about {road.travel_time_min:.0f} min by truck.")
 
 
 loaded = state.data()
@@ -115,19 +161,24 @@ facilities, links = state.selection(loaded, filters)
 if PRESENTING:
     st.markdown("<style>[data-testid='stSidebar'],[data-testid='stSidebarCollapsedControl']{display:none}"
                 "html{font-size:20px}</style>", unsafe_allow_html=True)
-    _present(links)
+    shown = _present(links)
 else:
     st.title("Industrial symbiosis opportunities")
-    st.caption(f"{len(facilities)} facilities and {len(links)} candidate links shown, from {loaded.source}.")
+    roads = f" Road distances from {loaded.network}." if loaded.network else " Distances are straight-line estimates."
+    st.caption(f"{len(facilities)} facilities and {len(links)} candidate links shown, from {loaded.source}.{roads}")
+    shown = _clicked_link(links, _clicked())
 
-center, zoom = _view()
+center, zoom = _view(facilities)
 fmap = _base()
+road = _route(shown)
 layers = [link_layer(links), facility_layer(facilities)]
+if road is not None and road.geometry is not None:
+    layers.insert(1, route_layer(road.geometry, label=f"Road route: {road.distance_km:.1f} km"))
 map_col, panel_col = (st.container(), None) if PRESENTING else st.columns([3, 1])
 with map_col:
-    returned = st_folium(fmap, key="map", feature_group_to_add=layers, layer_control=folium.LayerControl(collapsed=False),
-                         returned_objects=["last_active_drawing"], center=center, zoom=zoom,
-                         height=820 if PRESENTING else 640, use_container_width=True)
+    st_folium(fmap, key="map", feature_group_to_add=layers, layer_control=folium.LayerControl(collapsed=False),
+              returned_objects=["last_active_drawing"], center=center, zoom=zoom,
+              height=820 if PRESENTING else 640, use_container_width=True)
 if panel_col is not None:
     with panel_col:
-        _panel(returned.get("last_active_drawing") if returned else None, loaded, facilities, links, filters.view)
+        _panel(_clicked(), loaded, facilities, links, filters.view, road)

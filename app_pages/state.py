@@ -7,8 +7,9 @@ time), so an edit of the workspace is picked up at once.
 
 from __future__ import annotations
 
-import re
+import json
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,7 +17,9 @@ import pandas as pd
 import streamlit as st
 
 from geo.dataset import facility_roles, load_dataset
+from geo.network import RoadNetwork, road_network
 from geo.pipeline import match
+from geo.routing import Route, route
 from geo.privacy import public_facilities, public_links
 from geo.selection import Filters, select_facilities, select_links
 from geo.workspace import Workspace
@@ -25,6 +28,8 @@ ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "data" / "demo"
 #: Workspace file of the Data page; SYMBIOSIS_WORKSPACE overrides it.
 WORKSPACE_ENV = "SYMBIOSIS_WORKSPACE"
+#: Road-network file used when none was chosen on the Data page.
+NETWORK_ENV = "SYMBIOSIS_NETWORK"
 VIEWS = {"public": "Hide confidential flows", "screen": "Public screen: hide all names and quantities",
          "full": "Show everything (internal use)"}
 
@@ -38,6 +43,7 @@ class Loaded:
     links: pd.DataFrame
     problems: pd.DataFrame
     source: str
+    network: str = ""
 
 
 def workspace() -> Workspace:
@@ -61,22 +67,73 @@ def _file_key(paths: list[Path]) -> str:
     return "|".join(f"{p}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in paths)
 
 
+# --- the road network -------------------------------------------------------------
+
+def _settings_file() -> Path:
+    ws = workspace()
+    return ws.path.with_name(ws.path.stem + ".settings.json")
+
+
+def network_file() -> Path | None:
+    """The road network in use: the one chosen on the Data page (kept beside the workspace), else
+    ``SYMBIOSIS_NETWORK``; None when there is none or its file has gone."""
+    chosen = None
+    if _settings_file().is_file():
+        chosen = json.loads(_settings_file().read_text(encoding="utf-8")).get("network")
+    chosen = chosen or os.environ.get(NETWORK_ENV)
+    return Path(chosen) if chosen and Path(chosen).is_file() else None
+
+
+def set_network_file(path: Path | None) -> None:
+    """Remember the road network for this workspace (None: use straight-line estimates)."""
+    target = _settings_file()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(json.dumps({"network": str(path) if path else None}), encoding="utf-8")
+
+
+@st.cache_resource(show_spinner="Loading the road network (built once, then read from the cache) ...",
+                   max_entries=2)
+def _network(path: str, key: str) -> RoadNetwork:  # noqa: ARG001 - key is the cache key
+    """The road network of a file, shared by every session and never changed by the app."""
+    return road_network(source=path)
+
+
+def network() -> RoadNetwork | None:
+    """The loaded road network, or None."""
+    path = network_file()
+    return _network(str(path), _file_key([path])) if path is not None else None
+
+
+@st.cache_data(max_entries=512, show_spinner=False)
+def link_route(network_key: str, lon1: float, lat1: float, lon2: float, lat2: float) -> Route:  # noqa: ARG001
+    """The shortest road route of one link on the loaded network (cached per link)."""
+    return route(network(), lon1, lat1, lon2, lat2, weight="length")
+
+
+def network_key() -> str:
+    path = network_file()
+    return _file_key([path]) if path is not None else ""
+
+
+# --- the data and its match -----------------------------------------------------
+
 @st.cache_data(show_spinner="Matching supply and demand ...", max_entries=8)
-def _load(key: str, facilities: str, flows: str | None) -> Loaded:  # noqa: ARG001 - key is the cache key
+def _load(key: str, facilities: str, flows: str | None, network_key: str) -> Loaded:  # noqa: ARG001 - keys
     dataset = load_dataset(facilities, flows)
-    result = match(dataset, infer=True)
+    roads = network() if network_key else None
+    result = match(dataset, infer=True, network=roads)
     fac = pd.DataFrame(dataset.facilities.drop(columns="geometry"))
     fac["role"] = facility_roles(fac, result.flows)
     problems = dataset.report.to_frame()
     name = Path(facilities).name if flows is None else f"{Path(facilities).name} + {Path(flows).name}"
-    return Loaded(fac, result.flows, result.links, problems, name)
+    return Loaded(fac, result.flows, result.links, problems, name, roads.info.get("source", "") if roads else "")
 
 
 def data() -> Loaded:
-    """The current data and its links (cached per file version)."""
+    """The current data and its links (cached per version of the data and road-network files)."""
     facilities, flows = source_files()
     paths = [facilities] + ([flows] if flows is not None else [])
-    return _load(_file_key(paths), str(facilities), str(flows) if flows is not None else None)
+    return _load(_file_key(paths), str(facilities), str(flows) if flows is not None else None, network_key())
 
 
 # --- filters in the URL ---------------------------------------------------------

@@ -49,6 +49,7 @@ from geo.errors import NetworkError
 
 __all__ = [
     "BUILD_STAGES",
+    "area_km2",
     "cache_key",
     "file_digest",
     "network_area",
@@ -671,6 +672,12 @@ def road_network(
             "no road network: no file given and none cached for this area "
             f"({area[0]}, {area[1]}, {area[2]}, {area[3]})"
         )
+    if area_km2(area) > settings.DOWNLOAD_MAX_AREA_KM2:
+        raise NetworkError(
+            f"the area ({area[0]}, {area[1]}, {area[2]}, {area[3]}) covers about {area_km2(area):,.0f} km2, more "
+            f"than the {settings.DOWNLOAD_MAX_AREA_KM2:,.0f} km2 downloaded from Overpass at once; use a regional "
+            "extract file (.osm.pbf, for example from Geofabrik) instead"
+        )
     return _cached(cache, key, use_cache, lambda: _download(area, key, cache, stage), stage)
 
 
@@ -789,3 +796,11 @@ def network_area(lon: np.ndarray, lat: np.ndarray, *, margin_km: float | None = 
     dlat = margin / 111.2
     dlon = margin / (111.2 * max(np.cos(np.radians(np.abs(lat).max())), 0.05))
     return (float(lon.min() - dlon), float(lat.min() - dlat), float(lon.max() + dlon), float(lat.max() + dlat))
+
+
+def area_km2(bbox: tuple[float, float, float, float]) -> float:
+    """Area of a (west, south, east, north) box in degrees, in km2 (on a sphere; within a few percent)."""
+    west, south, east, north = bbox
+    earth_km = 6371.0088
+    band = np.sin(np.radians(north)) - np.sin(np.radians(south))
+    return float(earth_km**2 * np.radians(east - west) * band)

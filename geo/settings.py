@@ -161,3 +161,8 @@ OVERPASS_TIMEOUT_S = 60
 
 #: Margin (km) added around the facilities when a road network is downloaded.
 DOWNLOAD_MARGIN_KM = 10.0
+
+#: Largest area (km2) downloaded from Overpass in one request; larger regions
+#: should come from an extract file (Geofabrik) instead. 40,000 km2 is about
+#: 200 km x 200 km, the size of a Finnish region or a Danish island group.
+DOWNLOAD_MAX_AREA_KM2 = 40_000.0

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import math
+
 import folium
+import numpy as np
 from branca.element import Element, MacroElement
 from jinja2 import Template
 
 from layers.assets import APP_URL, asset_links, land_outlines
 
-__all__ = ["OSM_ATTRIBUTION", "SEA_COLOUR", "base_map", "view_in_url"]
+__all__ = ["OSM_ATTRIBUTION", "SEA_COLOUR", "base_map", "fit_view", "view_in_url"]
 
 OSM_ATTRIBUTION = ('Map data &copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a> '
                    "contributors (ODbL)")
@@ -90,3 +93,22 @@ def view_in_url() -> MacroElement:
     element = MacroElement()
     element._template = Template("{% macro script(this, kwargs) %}" + _VIEW_SCRIPT + "{% endmacro %}")
     return element
+
+
+def fit_view(lon, lat, *, width_px: int = 760, height_px: int = 560, max_zoom: int = 14,
+             min_zoom: int = 3) -> tuple[list[float], int] | None:
+    """Centre ``[lat, lon]`` and the largest web-map zoom that shows all these points in a map of this size.
+
+    Spans are measured in Web Mercator, as the tiles are; None when there
+    are no points.
+    """
+    lon = np.asarray(lon, dtype=float)
+    lat = np.clip(np.asarray(lat, dtype=float), -85.0, 85.0)
+    if not len(lon):
+        return None
+    x = (lon + 180.0) / 360.0
+    y = (1.0 - np.log(np.tan(np.radians(lat)) + 1.0 / np.cos(np.radians(lat))) / math.pi) / 2.0
+    spans = [(np.ptp(x), width_px), (np.ptp(y), height_px)]
+    fits = [math.log2(pixels / (span * 256.0)) for span, pixels in spans if span > 0]
+    zoom = int(min(max(math.floor(min(fits)) if fits else max_zoom, min_zoom), max_zoom))
+    return [float((lat.min() + lat.max()) / 2.0), float((lon.min() + lon.max()) / 2.0)], zoom

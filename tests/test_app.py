@@ -114,3 +114,81 @@ def test_presentation_mode_steps_through_links():
     at.button(key="next").click().run()
     assert any("Link 2 of" in m.value for m in at.markdown)
     assert at.query_params["step"] in ("2", ["2"])
+
+
+def _facility_names(workspace: Workspace) -> dict[str, str]:
+    import pyogrio
+    table = pyogrio.read_dataframe(workspace.path, layer="facilities")
+    return dict(zip(table["facility_id"], table["name"], strict=True))
+
+
+def test_data_page_edits_and_deletes_a_facility(workspace):
+    at = app("data", edit="FA-KT-SMA")
+    assert not at.exception
+    name = next(t for t in at.text_input if t.label == "Name" and t.value.startswith("SMA Mineral"))
+    name.input("SMA Mineral Tornio lime kiln (renamed)")
+    next(t for t in at.text_input if t.label == "Operator" and t.value).input("SMA Mineral Oy (edited)")
+    button(at, "Save changes").click().run()
+    assert not at.exception and any("Saved" in s.value for s in at.success), [e.value for e in at.error]
+    names = _facility_names(workspace)
+    assert names["FA-KT-SMA"] == "SMA Mineral Tornio lime kiln (renamed)" and len(names) >= 100
+    at = app("map", q="renamed")  # the map reads the edited name at once
+    assert at.caption[0].value.startswith("1 facilities")
+    at = app("data", edit="FA-KT-SMA")
+    button(at, "Delete this facility and its flows").click().run()
+    assert "FA-KT-SMA" not in _facility_names(workspace)
+    at = app("data")
+    button(at, "Undo the last change").click().run()
+    assert "FA-KT-SMA" in _facility_names(workspace)
+
+
+def _kotka_workspace(workspace: Workspace) -> None:
+    """Two sites in central Kotka (pyrosm's bundled extract) that exchange heat."""
+    import pandas as pd
+    facilities = pd.DataFrame([
+        {"facility_id": "K-1", "name": "Harbour boiler", "lat": 60.5230, "lon": 26.9350, "nace": "D35.30",
+         "country": "FI", "cluster": "Kotka", "source": "test"},
+        {"facility_id": "K-2", "name": "Greenhouse", "lat": 60.5370, "lon": 26.9620, "nace": "A01.13",
+         "country": "FI", "cluster": "Kotka", "source": "test"},
+    ])
+    flows = pd.DataFrame([
+        {"facility_id": "K-1", "direction": "supply", "resource": "heat.hot_water", "quantity": 20000, "unit": "MWh/yr",
+         "confidential": "false", "source": "test"},
+        {"facility_id": "K-2", "direction": "demand", "resource": "heat.hot_water", "quantity": 8000, "unit": "MWh/yr",
+         "confidential": "false", "source": "test"},
+    ])
+    workspace.save(facilities, flows)
+
+
+def test_a_road_network_loads_with_progress_and_draws_the_route_of_a_clicked_link(workspace):
+    pyrosm = pytest.importorskip("pyrosm")
+    _kotka_workspace(workspace)
+    at = app("data")
+    next(t for t in at.text_input if t.label == "Path of the road-network file").input(pyrosm.get_data("test_pbf"))
+    button(at, "Load this file").click().run()
+    assert not at.exception, at.exception
+    assert any("Road network in use" in s.value for s in at.success), [e.value for e in at.error]
+    at = app("shortlist")
+    table = at.dataframe[0].value
+    assert (table["distance_source"] == "road").all()
+    straight = table["distance_km"].iloc[0]
+    at = app("map")
+    assert "Road distances from" in at.caption[0].value
+    at.session_state["map"] = {"last_active_drawing": {"properties": {"rank": 1}}}
+    at.run()
+    assert not at.exception
+    route = next(m.value for m in at.markdown if m.value.startswith("**Road route**"))
+    assert f"{straight:.1f} km" in route  # the route the link's distance was measured on
+    # going back to straight lines
+    at = app("data")
+    button(at, "Stop using this road network").click().run()
+    table = app("shortlist").dataframe[0].value
+    assert (table["distance_source"] == "estimate").all()
+
+
+def test_a_missing_road_network_file_is_reported(workspace, tmp_path):
+    at = app("data")
+    next(t for t in at.text_input if t.label == "Path of the road-network file").input(str(tmp_path / "nowhere.pbf"))
+    button(at, "Load this file").click().run()
+    assert any("no such road-network file" in e.value for e in at.error)
+    assert not any("Road network in use" in s.value for s in at.success)

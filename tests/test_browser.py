@@ -25,6 +25,7 @@ import pytest
 from geo.dataset import load_dataset
 from geo.workspace import FACILITY_FIELDS, FLOW_FIELDS, Workspace
 from layers.assets import vendored
+from layers.routes import ROUTE_COLOUR
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
@@ -63,17 +64,13 @@ def _hostile_workspace(path: Path) -> None:
     Workspace(path).save(pd.concat([fac, extra], ignore_index=True), pd.concat([flows, extra_flows], ignore_index=True))
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("app")
-    workspace = folder / "workspace.gpkg"
-    _hostile_workspace(workspace)
+def _start_app(env: dict[str, str]):
+    """``streamlit run app.py`` on a free port with these environment variables; yields its URL."""
     port = _free_port()
-    env = {**os.environ, "SYMBIOSIS_WORKSPACE": str(workspace)}
     process = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.headless", "true",
          "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        cwd=ROOT, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 60
     while time.time() < deadline:
@@ -88,6 +85,24 @@ def server(tmp_path_factory):
     yield url
     process.terminate()
     process.wait(timeout=20)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    workspace = tmp_path_factory.mktemp("app") / "workspace.gpkg"
+    _hostile_workspace(workspace)
+    yield from _start_app({"SYMBIOSIS_WORKSPACE": str(workspace)})
+
+
+@pytest.fixture(scope="module")
+def road_server(tmp_path_factory):
+    """Two sites in central Kotka and pyrosm's bundled Kotka extract as the road network."""
+    pyrosm = pytest.importorskip("pyrosm")
+    from tests.test_app import _kotka_workspace
+
+    workspace = Workspace(tmp_path_factory.mktemp("roads") / "workspace.gpkg")
+    _kotka_workspace(workspace)
+    yield from _start_app({"SYMBIOSIS_WORKSPACE": str(workspace.path), "SYMBIOSIS_NETWORK": pyrosm.get_data("test_pbf")})
 
 
 @pytest.fixture(scope="module")
@@ -263,3 +278,18 @@ def test_the_map_view_lives_in_the_url(server, page):
     assert zoom2 == zoom
     assert abs(lat2 - lat) < 8 * degrees_per_pixel and abs(lon2 - lon) < 8 * degrees_per_pixel
     other.close()
+
+
+def test_clicking_a_link_draws_its_road_route(road_server, page):
+    page.goto(road_server)
+    frame = _map_frame(page)
+    page.get_by_text("Road distances from test.osm.pbf").wait_for(timeout=60_000)
+    line = frame.locator("path.leaflet-interactive:not([fill-opacity='0.9'])[fill='none']").first
+    box = line.bounding_box()
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.get_by_text("Road route").first.wait_for(timeout=30_000)
+    route = frame.locator(f"path.leaflet-interactive[stroke='{ROUTE_COLOUR}']")
+    route.first.wait_for(state="attached", timeout=30_000)
+    _shot(page, "route")
+    # the drawn route follows the roads: many more vertices than the straight link's two
+    assert route.first.get_attribute("d").count("L") > 10

@@ -87,3 +87,32 @@ def test_standalone_map_is_self_contained_and_escaped():
     assert "<script src=" not in page and "cdn.jsdelivr" not in page and "<link rel=\"stylesheet\" href=" not in page
     assert "<script>alert" not in page and "<img src=x" not in page
     assert "Leaflet 1.9.4, a JS library" in page  # Leaflet's own source (its banner) is inlined
+
+
+def test_route_layer_follows_the_line_and_escapes_its_label():
+    import shapely
+
+    from layers.routes import route_layer
+
+    line = shapely.LineString([(26.93, 60.52), (26.94, 60.53), (26.96, 60.537)])
+    group = route_layer(line, label="<script>alert(3)</script> 2.9 km")
+    folium.Map().add_child(group)
+    rendered = group.get_root().render()
+    layer = next(iter(group._children.values()))
+    assert "<script>alert(3)" not in rendered
+    assert layer.data["features"][0]["properties"]["label"].startswith("&lt;script&gt;alert(3)")
+    assert layer.data["features"][0]["geometry"]["coordinates"] == [[26.93, 60.52], [26.94, 60.53], [26.96, 60.537]]
+
+
+@pytest.mark.parametrize(("lon", "lat", "zoom"), [
+    ([26.935, 26.962], [60.523, 60.537], 14),  # two sites in one town: as close as allowed
+    ([21.0, 25.0], [60.0, 62.0], 7),  # a region
+    ([5.0, 30.0], [53.9, 65.9], 5),  # the Baltic Sea Region
+])
+def test_fit_view_shows_every_point(lon, lat, zoom):
+    from layers.basemap import fit_view
+
+    center, fitted = fit_view(lon, lat)
+    assert fitted == zoom
+    assert min(lat) <= center[0] <= max(lat) and min(lon) <= center[1] <= max(lon)
+    assert fit_view([], []) is None
