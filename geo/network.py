@@ -770,8 +770,8 @@ def _download(area: tuple[float, ...], key: str, cache: Path, stage: Progress) -
     except OSError as exc:
         raise NetworkError(
             f"cannot download the road network: {host} is unreachable ({exc}); this machine seems "
-            "to be offline. Give a local OSM file with --network (for example a Geofabrik "
-            "country extract, .osm.pbf)"
+            "to be offline. Use a local OSM file instead (the CLI's --network, or a file on the app's "
+            "Data page), for example a Geofabrik country extract (.osm.pbf)"
         ) from exc
     west, south, east, north = area
     stage("read")

@@ -11,6 +11,7 @@ import pytest
 from geo import settings
 from geo.errors import NetworkError
 from geo.network import (
+    area_km2,
     build_network,
     drivable,
     edge_speeds_kmh,
@@ -183,6 +184,16 @@ def test_offline_download_fails_fast_with_a_clear_message(monkeypatch):
     monkeypatch.setattr(socket, "create_connection", unreachable)
     with pytest.raises(NetworkError, match="seems to be offline.*--network"):
         road_network(bbox=(23.6, 61.4, 23.9, 61.6), download=True)
+
+
+def test_an_area_too_large_for_one_download_is_refused_before_any_request(monkeypatch):
+    def no_request(*args, **kwargs):
+        raise AssertionError("no connection may be opened")
+
+    monkeypatch.setattr(socket, "create_connection", no_request)
+    with pytest.raises(NetworkError, match="more than the 40,000 km2.*extract file"):
+        road_network(bbox=(5.0, 53.9, 30.0, 65.9), download=True)  # the whole demo region
+    assert 5_800 < area_km2((23.0, 61.0, 24.0, 62.0)) < 6_000  # 111.2 km x 53 km
 
 
 def test_pbf_build_is_cached_by_file_digest(_private_cache):
