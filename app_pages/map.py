@@ -10,12 +10,15 @@ from streamlit_folium import st_folium
 from app_pages import state
 from geo.routing import Route
 from layers.basemap import base_map, fit_view, view_in_url
-from layers.facilities import facility_layer
-from layers.links import legend, link_layer
+from layers.facilities import facility_features, facility_layer
+from layers.links import legend, link_features, link_layer
 from layers.routes import route_layer
 
 PRESENTING = st.query_params.get("present") == "1"
 TOP_STEPS = 20
+#: Most links drawn at once: the browser stays responsive with this many (docs/BENCHMARKS.md); the
+#: best-ranked are drawn and the caption says how many more the filters keep.
+MAX_LINKS_DRAWN = 10_000
 
 
 def _base() -> folium.Map:
@@ -75,6 +78,13 @@ def _present(links: pd.DataFrame) -> pd.Series | None:
     middle.markdown(f"### Link {step} of {len(top)}")
     middle.text(link.why)
     return link
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def _features(key: str, _facilities: pd.DataFrame, _links: pd.DataFrame) -> tuple[dict, dict]:  # noqa: ARG001
+    """GeoJSON of the facilities and the drawn links, cached per data version, filters and view (``key``),
+    so that a click (a rerun) does not rebuild thousands of features."""
+    return facility_features(_facilities), link_features(_links.head(MAX_LINKS_DRAWN))
 
 
 def _clicked() -> dict | None:
@@ -165,13 +175,17 @@ if PRESENTING:
 else:
     st.title("Industrial symbiosis opportunities")
     roads = f" Road distances from {loaded.network}." if loaded.network else " Distances are straight-line estimates."
-    st.caption(f"{len(facilities)} facilities and {len(links)} candidate links shown, from {loaded.source}.{roads}")
+    drawn = (f" The map draws the best {MAX_LINKS_DRAWN:,}; narrow the filters to see the others."
+             if len(links) > MAX_LINKS_DRAWN else "")
+    st.caption(f"{len(facilities)} facilities and {len(links)} candidate links shown, from {loaded.source}.{roads}"
+               f"{drawn}")
     shown = _clicked_link(links, _clicked())
 
 center, zoom = _view(facilities)
 fmap = _base()
 road = _route(shown)
-layers = [link_layer(links), facility_layer(facilities)]
+facility_data, link_data = _features(f"{state.data_key()}|{filters}", facilities, links)
+layers = [link_layer(link_data), facility_layer(facility_data)]
 if road is not None and road.geometry is not None:
     layers.insert(1, route_layer(road.geometry, label=f"Road route: {road.distance_km:.1f} km"))
 map_col, panel_col = (st.container(), None) if PRESENTING else st.columns([3, 1])

@@ -129,6 +129,12 @@ def _load(key: str, facilities: str, flows: str | None, network_key: str) -> Loa
     return Loaded(fac, result.flows, result.links, problems, name, roads.info.get("source", "") if roads else "")
 
 
+def data_key() -> str:
+    """Version of the data in use: its files and the road network's."""
+    facilities, flows = source_files()
+    return _file_key([facilities] + ([flows] if flows is not None else [])) + "|" + network_key()
+
+
 def data() -> Loaded:
     """The current data and its links (cached per version of the data and road-network files)."""
     facilities, flows = source_files()

@@ -48,10 +48,14 @@ def facility_features(facilities: pd.DataFrame) -> dict:
     return {"type": "FeatureCollection", "features": features}
 
 
-def facility_layer(facilities: pd.DataFrame, *, name: str = "Facilities") -> folium.FeatureGroup:
-    """One feature group holding one GeoJSON layer of all facilities (never one marker object each)."""
+def facility_layer(facilities: pd.DataFrame | dict, *, name: str = "Facilities") -> folium.FeatureGroup:
+    """One feature group holding one GeoJSON layer of all facilities (never one marker object each).
+
+    ``facilities`` is a frame, or what :func:`facility_features` made of one
+    (so that a caller can cache that step).
+    """
     group = folium.FeatureGroup(name=name)
-    data = facility_features(facilities)
+    data = facilities if isinstance(facilities, dict) else facility_features(facilities)
     if not data["features"]:
         return group  # folium's tooltip refuses a layer with no features to take its fields from
     folium.GeoJson(

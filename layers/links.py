@@ -52,10 +52,14 @@ def link_features(links: pd.DataFrame) -> dict:
     return {"type": "FeatureCollection", "features": features}
 
 
-def link_layer(links: pd.DataFrame, *, name: str = "Candidate links") -> folium.FeatureGroup:
-    """One feature group holding one GeoJSON layer of all links."""
+def link_layer(links: pd.DataFrame | dict, *, name: str = "Candidate links") -> folium.FeatureGroup:
+    """One feature group holding one GeoJSON layer of all links.
+
+    ``links`` is a frame, or what :func:`link_features` made of one (so that
+    a caller can cache that step).
+    """
     group = folium.FeatureGroup(name=name)
-    data = link_features(links)
+    data = links if isinstance(links, dict) else link_features(links)
     if not data["features"]:
         return group  # folium's tooltip refuses a layer with no features to take its fields from
     folium.GeoJson(
