@@ -174,8 +174,9 @@ def _edit_facility(facilities: pd.DataFrame, flows: pd.DataFrame) -> None:
         changed = facilities.copy()
         for column, value in values.items():
             changed.loc[changed["facility_id"] == chosen, column] = value
-        new_flows = edited.assign(facility_id=chosen, confidential=edited["confidential"].map(
-            lambda v: "true" if v is True else "false")).reindex(columns=FLOW_FIELDS)
+        ticked = edited["confidential"].fillna(False).astype(bool)
+        new_flows = edited.assign(facility_id=chosen, confidential=ticked.map({True: "true", False: "false"}))
+        new_flows = new_flows.reindex(columns=FLOW_FIELDS)
         _save(changed, pd.concat([flows[flows["facility_id"] != chosen], new_flows], ignore_index=True),
               f"facility {chosen!r}")
     elif deleting:

@@ -94,7 +94,11 @@ def set_network_file(path: Path | None) -> None:
 @st.cache_resource(show_spinner="Loading the road network (built once, then read from the cache) ...",
                    max_entries=2)
 def _network(path: str, key: str) -> RoadNetwork:  # noqa: ARG001 - key is the cache key
-    """The road network of a file, shared by every session and never changed by the app."""
+    """The road network of a file, shared by every session.
+
+    The app never changes it; the routing code only memoises its own search
+    structures in it (spatial index, contraction hierarchy), the same for every user.
+    """
     return road_network(source=path)
 
 
