@@ -24,9 +24,8 @@ STAGE_TEXT = {"read": "Reading the roads", "filter": "Keeping drivable roads", "
               "contract": "Joining road segments between junctions", "save": "Saving to the cache"}
 
 
-def _current_tables() -> tuple[pd.DataFrame, pd.DataFrame]:
+def _current_tables(loaded: state.Loaded) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The facilities and flows now in use, in the workspace's column order."""
-    loaded = state.data()
     flows = loaded.flows[loaded.flows["basis"] == "declared"]
     return loaded.facilities.reindex(columns=FACILITY_FIELDS), flows.reindex(columns=FLOW_FIELDS)
 
@@ -213,10 +212,11 @@ def _road_network(facilities: pd.DataFrame) -> None:
     with upload:
         sent = st.file_uploader("Road-network file", type=ROAD_TYPES, key="upload_network")
         if sent is not None and st.button("Build from the upload"):
-            folder = _roads_folder()
-            target = folder / Path(sent.name).name
-            target.write_bytes(sent.getvalue())
-            _build(sent.name, source=target)
+            # only the built network is kept (in roads/); the uploaded file goes once it is built
+            with tempfile.TemporaryDirectory() as folder:
+                copy = Path(folder) / Path(sent.name).name
+                copy.write_bytes(sent.getvalue())
+                _build(sent.name, source=copy)
     with download:
         clusters = sorted(c for c in facilities["cluster"].dropna().unique() if c)
         cluster = st.selectbox("Area: the facilities of", ["all facilities"] + clusters, key="network_area")
@@ -272,7 +272,7 @@ if len(loaded.problems):
 if workspace.can_undo() and st.button("Undo the last change"):
     workspace.undo()
     st.rerun()
-facilities, flows = _current_tables()
+facilities, flows = _current_tables(loaded)
 _upload()
 _add_facility(facilities, flows)
 _edit_facility(facilities, flows)

@@ -133,17 +133,22 @@ def _load(key: str, facilities: str, flows: str | None, network_key: str) -> Loa
     return Loaded(fac, result.flows, result.links, problems, name, roads.info.get("source", "") if roads else "")
 
 
+def _version() -> tuple[Path, Path | None, str, str]:
+    """The data files in use, their cache key, and the road network's."""
+    facilities, flows = source_files()
+    return facilities, flows, _file_key([facilities] + ([flows] if flows is not None else [])), network_key()
+
+
 def data_key() -> str:
     """Version of the data in use: its files and the road network's."""
-    facilities, flows = source_files()
-    return _file_key([facilities] + ([flows] if flows is not None else [])) + "|" + network_key()
+    _, _, files, roads = _version()
+    return f"{files}|{roads}"
 
 
 def data() -> Loaded:
     """The current data and its links (cached per version of the data and road-network files)."""
-    facilities, flows = source_files()
-    paths = [facilities] + ([flows] if flows is not None else [])
-    return _load(_file_key(paths), str(facilities), str(flows) if flows is not None else None, network_key())
+    facilities, flows, files, roads = _version()
+    return _load(files, str(facilities), str(flows) if flows is not None else None, roads)
 
 
 # --- filters in the URL ---------------------------------------------------------
