@@ -9,7 +9,8 @@ from streamlit_folium import st_folium
 
 from app_pages import state
 from geo.routing import Route
-from layers.basemap import base_map, fit_view, view_in_url
+from layers.assets import land_url
+from layers.basemap import DRAWN_KEY, base_map, fit_view, report_drawn, view_in_url
 from layers.facilities import facility_features, facility_layer
 from layers.links import legend, link_features, link_layer
 from layers.routes import route_layer
@@ -28,9 +29,10 @@ def _base() -> folium.Map:
     A fresh object each run: st_folium adds the layer control to the map it is given, so a map kept
     across runs would carry stale layer references into the next script.
     """
-    fmap = base_map()
+    fmap = base_map(land_url=land_url())
     fmap.add_child(legend())
     fmap.add_child(view_in_url())
+    fmap.add_child(report_drawn())
     return fmap
 
 
@@ -85,6 +87,25 @@ def _features(key: str, _facilities: pd.DataFrame, _links: pd.DataFrame) -> tupl
     """GeoJSON of the facilities and the drawn links, cached per data version, filters and view (``key``),
     so that a click (a rerun) does not rebuild thousands of features."""
     return facility_features(_facilities), link_features(_links.head(MAX_LINKS_DRAWN))
+
+
+def _map_drawn() -> bool:
+    """Whether this session's map has been drawn in the browser (it says so once; remembered here)."""
+    if (st.session_state.get("map") or {}).get(DRAWN_KEY):
+        st.session_state["_map_drawn"] = True
+    return bool(st.session_state.get("_map_drawn"))
+
+
+def _sidebar(loaded: state.Loaded) -> None:
+    """The filters, sent once the map is drawn: sent with it, their scripts load in the browser at the
+    same time as the map's and delay it by most of a second (docs/BENCHMARKS.md). Until then, a button
+    shows them at once (should the map never say it is drawn)."""
+    if _map_drawn():
+        state.filter_widgets(loaded)
+    else:
+        st.sidebar.caption("The filters appear once the map is drawn.")
+        st.sidebar.button("Show the filters now", key="show_filters",
+                          on_click=lambda: st.session_state.update(_map_drawn=True))
 
 
 def _clicked() -> dict | None:
@@ -165,7 +186,7 @@ def _route_text(road: Route | None) -> None:
 
 
 loaded = state.data()
-filters = state.filter_widgets(loaded)
+filters = state.filters(loaded)  # the sidebar is drawn last: the map goes to the browser first
 facilities, links = state.selection(loaded, filters)
 
 if PRESENTING:
@@ -196,3 +217,5 @@ with map_col:
 if panel_col is not None:
     with panel_col:
         _panel(_clicked(), loaded, facilities, links, filters.view, road)
+if not PRESENTING:
+    _sidebar(loaded)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -44,6 +44,8 @@ class Loaded:
     problems: pd.DataFrame
     source: str
     network: str = ""
+    #: choices of each list filter (country, cluster, group, basis)
+    options: dict[str, list[str]] = field(default_factory=dict)
 
 
 def workspace() -> Workspace:
@@ -130,7 +132,8 @@ def _load(key: str, facilities: str, flows: str | None, network_key: str) -> Loa
     fac["role"] = facility_roles(fac, result.flows)
     problems = dataset.report.to_frame()
     name = Path(facilities).name if flows is None else f"{Path(facilities).name} + {Path(flows).name}"
-    return Loaded(fac, result.flows, result.links, problems, name, roads.info.get("source", "") if roads else "")
+    return Loaded(fac, result.flows, result.links, problems, name, roads.info.get("source", "") if roads else "",
+                  _options(fac, result.links))
 
 
 def _version() -> tuple[Path, Path | None, str, str]:
@@ -161,17 +164,20 @@ def _url_list(name: str) -> list[str]:
 
 
 def _init_from_url() -> None:
-    """Widget state from the URL, once per session, so a copied URL opens the same view."""
-    if st.session_state.get("_filters_from_url"):
-        return
-    for name in _LISTS:
-        st.session_state[f"f_{name}"] = _url_list(name)
-    st.session_state["f_min_score"] = _number(st.query_params.get("min_score"), 0.0)
-    st.session_state["f_max_km"] = _number(st.query_params.get("max_km"), 0.0)
-    st.session_state["f_search"] = st.query_params.get("q", "")
+    """Filter state from the URL where the session has none, so a copied URL opens the same view.
+
+    A filter's state is missing on a session's first run, and again after a
+    page that does not draw the filters (Streamlit forgets the state of a widget
+    not drawn in a run); the URL, kept in step with the filters, has it.
+    """
     view = st.query_params.get("view", "public")
-    st.session_state["f_view"] = view if view in VIEWS else "public"
-    st.session_state["_filters_from_url"] = True
+    initial = {f"f_{name}": _url_list(name) for name in _LISTS}
+    initial |= {"f_min_score": _number(st.query_params.get("min_score"), 0.0),
+                "f_max_km": _number(st.query_params.get("max_km"), 0.0),
+                "f_search": st.query_params.get("q", ""), "f_view": view if view in VIEWS else "public"}
+    for key, value in initial.items():
+        if key not in st.session_state:
+            st.session_state[key] = value
 
 
 def _number(text: str | None, default: float) -> float:
@@ -181,36 +187,52 @@ def _number(text: str | None, default: float) -> float:
         return default
 
 
-def filter_widgets(loaded: Loaded) -> Filters:
-    """The sidebar filters, started from and written back to the URL."""
-    _init_from_url()
-    fac, links = loaded.facilities, loaded.links
-    bar = st.sidebar
-    bar.header("Filters")
-    options = {
+_LABELS = {"country": "Country", "cluster": "Cluster", "group": "Resource group", "basis": "Basis"}
+
+
+def _options(fac: pd.DataFrame, links: pd.DataFrame) -> dict[str, list[str]]:
+    """The choices of each list filter: the values the data has."""
+    return {
         "country": sorted(fac["country"].dropna().unique()),
         "cluster": sorted(fac["cluster"].dropna().replace("", pd.NA).dropna().unique()),
         "group": sorted(links["resource"].str.split(".").str[0].unique()),
         "basis": sorted(links["basis"].unique()),
     }
-    labels = {"country": "Country", "cluster": "Cluster", "group": "Resource group", "basis": "Basis"}
-    for name in _LISTS:
+
+
+def filters(loaded: Loaded) -> Filters:
+    """The filters in force: started from the URL, then the sidebar's (their widget state), written back to the URL.
+
+    Read without drawing the widgets, so that a page can send its map to the
+    browser before the sidebar (:func:`filter_widgets` draws it, with the same values).
+    """
+    _init_from_url()
+    for name, choices in loaded.options.items():
         key = f"f_{name}"
-        st.session_state[key] = [v for v in st.session_state.get(key, []) if v in options[name]]
-        bar.multiselect(labels[name], options[name], key=key, placeholder="All")
-    bar.slider("Minimum score", 0.0, 100.0, step=5.0, key="f_min_score")
-    bar.number_input("Maximum distance, km (0 = no limit)", min_value=0.0, step=5.0, key="f_max_km")
-    bar.text_input("Find a facility", key="f_search", placeholder="name or id")
-    bar.radio("View", list(VIEWS), format_func=VIEWS.get, key="f_view")
-    filters = Filters(
+        st.session_state[key] = [v for v in st.session_state.get(key, []) if v in choices]
+    chosen = Filters(
         countries=st.session_state["f_country"], clusters=st.session_state["f_cluster"],
         groups=st.session_state["f_group"], bases=st.session_state["f_basis"],
         min_score=float(st.session_state["f_min_score"]),
         max_km=float(st.session_state["f_max_km"]) or None,
         search=st.session_state["f_search"], view=st.session_state["f_view"],
     )
-    _write_url(filters)
-    return filters
+    _write_url(chosen)
+    return chosen
+
+
+def filter_widgets(loaded: Loaded) -> Filters:
+    """The sidebar filters (their values from :func:`filters`); returns the filters in force."""
+    chosen = filters(loaded)
+    bar = st.sidebar
+    bar.header("Filters")
+    for name, choices in loaded.options.items():
+        bar.multiselect(_LABELS[name], choices, key=f"f_{name}", placeholder="All")
+    bar.slider("Minimum score", 0.0, 100.0, step=5.0, key="f_min_score")
+    bar.number_input("Maximum distance, km (0 = no limit)", min_value=0.0, step=5.0, key="f_max_km")
+    bar.text_input("Find a facility", key="f_search", placeholder="name or id")
+    bar.radio("View", list(VIEWS), format_func=VIEWS.get, key="f_view")
+    return chosen
 
 
 def _write_url(filters: Filters) -> None:

@@ -176,26 +176,48 @@ def _browser_large() -> dict[str, float]:
     return result
 
 
-def _browser_first_map() -> float:
+#: Init script of the page: checks at every animation frame whether the map frame has its first
+#: data path, and notes when it had and when that frame was painted, in milliseconds since the
+#: navigation started. (Playwright's own waiting polls every 500 ms once it has waited a while,
+#: which would add up to half a second.)
+_DRAWN_CLOCK = """(() => {
+    if (window !== window.top) { return; }
+    const check = () => {
+        const frame = document.querySelector("iframe[title='streamlit_folium.st_folium']");
+        let found = false;
+        try { found = !!(frame && frame.contentDocument && frame.contentDocument.querySelector("path.leaflet-interactive")); }
+        catch (e) { found = false; }
+        if (!found) { requestAnimationFrame(check); return; }
+        window.__mapAttachedMs = performance.now();
+        requestAnimationFrame(() => setTimeout(() => { window.__mapDrawnMs = performance.now(); }, 0));
+    };
+    requestAnimationFrame(check);
+})();"""
+
+
+def _browser_first_map() -> tuple[float, float]:
+    """Demo map: best of 3 (after a warm-up visit) of (first data path painted, page load event), in
+    seconds since navigation started, by the browser's clock. A fresh browser context each visit:
+    nothing cached."""
     from playwright.sync_api import sync_playwright
 
     server, url = _server(ROOT / "bench" / "results" / "no-workspace.gpkg")
     try:
-        times = []
+        drawn, loaded = [], []
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"])
             for attempt in range(4):  # the first visit warms the server's cache and is not counted
                 page = browser.new_page()
+                page.add_init_script(_DRAWN_CLOCK)
                 page.route("**/*", lambda r: r.continue_() if r.request.url.startswith("http://127.0.0.1") else r.abort())
-                start = time.perf_counter()
                 page.goto(url)
-                page.frame_locator("iframe[title='streamlit_folium.st_folium']").locator(
-                    "path.leaflet-interactive").first.wait_for(state="attached", timeout=60_000)
+                page.wait_for_function("() => typeof window.__mapDrawnMs === 'number'", timeout=60_000)
                 if attempt:
-                    times.append(time.perf_counter() - start)
+                    drawn.append(page.evaluate("window.__mapDrawnMs") / 1000.0)
+                    loaded.append(page.evaluate("performance.getEntriesByType('navigation')[0].loadEventEnd") / 1000.0)
                 page.close()
             browser.close()
-        return min(times)
+        return min(drawn), min(loaded)
     finally:
         server.terminate()
         server.wait(timeout=20)
@@ -206,11 +228,13 @@ def main() -> int:
     build_s, payload_mb = _payload()
     filter_s = _filter_change()
     has_browser = Path("/usr/bin/chromium").exists()
-    first_map_s = _browser_first_map() if has_browser else float("nan")
+    first_map_s, page_load_s = _browser_first_map() if has_browser else (float("nan"), float("nan"))
     large = _browser_large() if has_browser else {}
     print("| measurement | result | target |")
     print("|---|---|---|")
-    print(f"| demo map visible in Chromium from a warm server (best of 3) | {first_map_s:.2f} s | under 3 s |")
+    print(f"| demo map visible in Chromium from a warm server: first data painted (best of 3) | {first_map_s:.2f} s "
+          "| under 3 s |")
+    print(f"| of which Streamlit's page itself loaded (load event, best of 3) | {page_load_s:.2f} s | |")
     print(f"| filter change: one run of the map page (AppTest, best of 5) | {filter_s:.2f} s | under 0.5 s |")
     print(f"| 5,000 facilities + 10,000 links: layers built | {build_s:.2f} s | |")
     print(f"| 5,000 facilities + 10,000 links: map payload sent to the browser | {payload_mb:.2f} MB | under 5 MB |")

@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import base64
 import functools
+import os
 import re
+import tempfile
 from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
 import shapely
 
-__all__ = ["APP_URL", "VENDOR", "asset_links", "inline_assets", "land_outlines", "vendored"]
+__all__ = ["APP_URL", "VENDOR", "asset_links", "inline_assets", "land_file", "land_outlines", "land_url", "vendored"]
 
 ROOT = Path(__file__).resolve().parent.parent
 VENDOR = ROOT / "static" / "vendor"
@@ -27,6 +29,8 @@ APP_URL = "/app/static/vendor"
 _LEAFLET_JS = "leaflet/leaflet.js"
 _LEAFLET_CSS = "leaflet/leaflet.css"
 _COUNTRIES = "world-atlas/countries-50m.json"
+#: The region's land outlines as GeoJSON, derived from ``_COUNTRIES`` on first use.
+_LAND = "land-region.geojson"
 #: Leaflet from its CDN, the fallback when the vendored copy is missing.
 _CDN = "https://cdn.jsdelivr.net/npm/leaflet@1.9.4/dist"
 
@@ -97,4 +101,39 @@ def land_outlines() -> gpd.GeoDataFrame | None:
     region = countries.clip((west, south, east, north))
     region = region[~region.geometry.is_empty].copy()
     region["geometry"] = region.geometry.simplify(0.01, preserve_topology=True)
+    # 3 decimals (about 100 m) is finer than the 0.01-degree simplification and halves the size
+    region["geometry"] = shapely.transform(region.geometry.to_numpy(), lambda xy: np.round(xy, 3))
     return region[["name", "geometry"]].reset_index(drop=True)
+
+
+def land_file() -> Path | None:
+    """The land outlines as a GeoJSON file in ``static/vendor``, for the app's map to fetch.
+
+    Written once, atomically, beside the files it comes from; None when those
+    are not installed or the folder cannot be written (the map then inlines
+    the outlines instead).
+    """
+    path = VENDOR / _LAND
+    source = VENDOR / _COUNTRIES
+    if path.is_file() and source.is_file() and path.stat().st_mtime >= source.stat().st_mtime:
+        return path
+    land = land_outlines()
+    if land is None:
+        return None
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{_LAND}.", suffix=".tmp", dir=VENDOR)
+    except OSError:
+        return None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(land.to_json(drop_id=True))
+        os.replace(tmp, path)
+    except OSError:
+        Path(tmp).unlink(missing_ok=True)
+        return None
+    return path
+
+
+def land_url(*, base: str = APP_URL) -> str | None:
+    """Where the app serves :func:`land_file`; None when there is no such file."""
+    return f"{base}/{_LAND}" if land_file() is not None else None

@@ -11,43 +11,66 @@ from jinja2 import Template
 
 from layers.assets import APP_URL, asset_links, land_outlines
 
-__all__ = ["OSM_ATTRIBUTION", "SEA_COLOUR", "base_map", "fit_view", "view_in_url"]
+__all__ = ["DRAWN_KEY", "OSM_ATTRIBUTION", "SEA_COLOUR", "base_map", "fit_view", "report_drawn", "view_in_url"]
 
 OSM_ATTRIBUTION = ('Map data &copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a> '
                    "contributors (ODbL)")
 SEA_COLOUR = "#c9dcea"
 LAND_COLOUR = "#f2efe6"
+LAND_STYLE = {"fillColor": LAND_COLOUR, "fillOpacity": 1.0, "color": "#9a9a9a", "weight": 0.8}
 #: Start view: the Baltic Sea Region.
 REGION_CENTER = (60.0, 20.0)
 REGION_ZOOM = 5
 
 
 def base_map(*, center: tuple[float, float] = REGION_CENTER, zoom: int = REGION_ZOOM, tiles: bool = True,
-             asset_base: str = APP_URL, height: str = "100%") -> folium.Map:
+             asset_base: str = APP_URL, height: str = "100%", land_url: str | None = None) -> folium.Map:
     """A Leaflet map of the region that needs no internet but uses it when there.
 
     The land layer (Natural Earth country outlines) sits in a pane below the
     tiles: online, tiles cover it; offline, the tiles fail and the coastline
     and borders still show, on a sea-coloured background. Leaflet's script
     and style come from ``asset_base`` (the app's static folder), not a CDN.
+
+    The outlines are inlined in the page (a standalone file), or, with
+    ``land_url``, fetched by the browser from there after the map is drawn:
+    the app sends the map anew on every run, and 150 kB of coastline need not
+    travel with each one (the browser caches the file).
     """
     fmap = folium.Map(location=list(center), zoom_start=zoom, tiles=None, control_scale=True,
                       prefer_canvas=False, height=height)
     fmap.default_js, fmap.default_css = asset_links(base=asset_base)
     fmap.get_root().header.add_child(Element(
         f"<style>.folium-map.leaflet-container, .leaflet-container {{ background: {SEA_COLOUR} !important; }}</style>"), name="sea_background")
-    land = land_outlines()
-    if land is not None:
+    land = None if land_url else land_outlines()
+    if land_url or land is not None:
         folium.map.CustomPane("land", z_index=150).add_to(fmap)
-        folium.GeoJson(
-            land.__geo_interface__, name="Land and borders (offline)", pane="land", interactive=False,
-            style_function=lambda _f: {"fillColor": LAND_COLOUR, "fillOpacity": 1.0, "color": "#9a9a9a",
-                                       "weight": 0.8},
-            control=False,
-        ).add_to(fmap)
+    if land_url:
+        fmap.add_child(_fetched_land(land_url))
+    elif land is not None:
+        folium.GeoJson(land.__geo_interface__, name="Land and borders (offline)", pane="land", interactive=False,
+                       style_function=lambda _f: LAND_STYLE, control=False).add_to(fmap)
     if tiles:
         folium.TileLayer("OpenStreetMap", attr=OSM_ATTRIBUTION, name="OpenStreetMap", control=False).add_to(fmap)
     return fmap
+
+
+#: Browser script of the fetched land layer: drawn when it arrives; when it cannot be had, the map
+#: goes on without it (tiles still show when online).
+_LAND_SCRIPT = """
+(function (map, url, style) {
+    fetch(url).then(function (response) { return response.ok ? response.json() : Promise.reject(response.status); })
+        .then(function (data) { L.geoJSON(data, {pane: "land", interactive: false, style: style}).addTo(map); })
+        .catch(function (error) { console.warn("land layer not loaded from " + url + ": " + error); });
+})({{ this._parent.get_name() }}, {{ this.url|tojson }}, {{ this.style|tojson }});
+"""
+
+
+def _fetched_land(url: str) -> MacroElement:
+    element = MacroElement()
+    element.url, element.style = url, LAND_STYLE
+    element._template = Template("{% macro script(this, kwargs) %}" + _LAND_SCRIPT + "{% endmacro %}")
+    return element
 
 
 #: Browser script of :func:`view_in_url`. It runs inside the map's iframe and
@@ -92,6 +115,42 @@ def view_in_url() -> MacroElement:
     """
     element = MacroElement()
     element._template = Template("{% macro script(this, kwargs) %}" + _VIEW_SCRIPT + "{% endmacro %}")
+    return element
+
+
+#: Key that :func:`report_drawn` adds to the map component's value.
+DRAWN_KEY = "drawn"
+
+#: Browser script of :func:`report_drawn`. The map's own script runs first and st_folium draws the
+#: layers it was given right after it, in the same task; a timeout, then an animation frame, come
+#: once they are drawn and painted.
+_DRAWN_SCRIPT = """
+(function () {
+    var host = window.Streamlit, state = window.__GLOBAL_DATA__;
+    if (!host || !state || !host.setComponentValue) { return; }
+    setTimeout(function () {
+        requestAnimationFrame(function () {
+            var value = Object.assign({}, state.previous_data || {});
+            value[{{ this.key|tojson }}] = true;
+            host.setComponentValue(value);
+        });
+    }, 0);
+})();
+"""
+
+
+def report_drawn() -> MacroElement:
+    """Tell the app, once, that the map and its layers are drawn in the browser.
+
+    Inside st_folium the map's value gets ``DRAWN_KEY: true`` (one rerun of the
+    page), so the page can send the rest of itself (the sidebar's filters) after
+    the map rather than with it: their scripts would otherwise load in the
+    browser at the same time as the map's and delay it (docs/BENCHMARKS.md).
+    Does nothing elsewhere (a standalone HTML map).
+    """
+    element = MacroElement()
+    element.key = DRAWN_KEY
+    element._template = Template("{% macro script(this, kwargs) %}" + _DRAWN_SCRIPT + "{% endmacro %}")
     return element
 
 

@@ -37,6 +37,25 @@ def test_map_page_shows_the_demo():
     assert at.title[0].value == "Industrial symbiosis opportunities"
 
 
+def test_the_map_page_sends_its_filters_once_the_map_is_drawn():
+    at = app()
+    assert not at.multiselect and not at.slider  # first the map alone
+    assert "once the map is drawn" in at.sidebar.caption[0].value
+    at.session_state["map"] = {"last_active_drawing": None, "drawn": True}  # what the map says when drawn
+    at.run()
+    assert at.multiselect(key="f_country") and at.slider(key="f_min_score").value == 0.0
+    at.slider(key="f_min_score").set_value(80.0).run()
+    assert at.query_params["min_score"] in ("80", ["80"])
+    assert at.multiselect(key="f_country")  # and they stay
+
+
+def test_the_filters_can_be_shown_before_the_map_is_drawn():
+    at = app(country="FI")
+    at.button(key="show_filters").click().run()
+    assert not at.exception
+    assert at.multiselect(key="f_country").value == ["FI"]
+
+
 def test_filters_change_the_shortlist():
     at = app("shortlist")
     assert not at.exception

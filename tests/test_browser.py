@@ -159,7 +159,8 @@ def test_the_map_renders_offline_and_a_click_opens_the_panel(server, page):
     page.goto(server)
     frame = _map_frame(page)
     assert frame.locator("path.leaflet-interactive").count() > 100  # facilities and links
-    assert frame.locator(".leaflet-land-pane path").count() > 0  # the land layer, drawn without tiles
+    frame.locator(".leaflet-land-pane path").first.wait_for(state="attached", timeout=30_000)  # the land layer, without tiles
+    page.get_by_text("Minimum score").wait_for(timeout=30_000)  # the filters follow the drawn map by themselves
     _shot(page, "map")
     # the hostile supplier alone: clicking it opens its panel, its name shown as text
     page.goto(f"{server}/?q=EVIL")

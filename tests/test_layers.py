@@ -116,3 +116,28 @@ def test_fit_view_shows_every_point(lon, lat, zoom):
     assert fitted == zoom
     assert min(lat) <= center[0] <= max(lat) and min(lon) <= center[1] <= max(lon)
     assert fit_view([], []) is None
+
+
+@pytest.mark.skipif(not vendored(), reason="offline assets not installed (make vendor)")
+def test_the_app_map_fetches_the_land_layer_and_a_standalone_map_inlines_it():
+    from layers.assets import land_file, land_outlines, land_url
+    from layers.basemap import base_map
+
+    land = json.loads(land_file().read_text(encoding="utf-8"))
+    names = {f["properties"]["name"] for f in land["features"]}
+    assert {"Finland", "Sweden", "Estonia", "Denmark"} <= names and len(land["features"]) == len(land_outlines())
+    fetched = base_map(land_url=land_url()).get_root().render()
+    inlined = base_map().get_root().render()
+    assert 'fetch(url)' in fetched and json.dumps(land_url()) in fetched
+    assert '"Finland"' not in fetched and len(fetched) < 20_000  # no coastline in the page itself
+    assert '"Finland"' in inlined and "fetch(" not in inlined
+
+
+def test_report_drawn_only_acts_inside_the_map_component():
+    from layers.basemap import DRAWN_KEY, report_drawn
+
+    fmap = folium.Map()
+    fmap.add_child(report_drawn())
+    page = fmap.get_root().render()
+    assert f'value["{DRAWN_KEY}"] = true' in page
+    assert "if (!host || !state || !host.setComponentValue) { return; }" in page  # standalone: nothing to tell
