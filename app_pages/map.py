@@ -12,7 +12,11 @@ from geo.routing import Route
 from layers.assets import land_url
 from layers.basemap import DRAWN_KEY, base_map, fit_view, report_drawn, view_in_url
 from layers.facilities import facility_features, facility_layer
+from geo.matching import supply_reach
+from geo.selection import Filters
+from geo.taxonomy import load_taxonomy
 from layers.links import legend, link_features, link_layer
+from layers.reach import reach_features, reach_layer
 from layers.routes import route_layer
 
 PRESENTING = st.query_params.get("present") == "1"
@@ -89,6 +93,41 @@ def _features(key: str, _facilities: pd.DataFrame, _links: pd.DataFrame) -> tupl
     return facility_features(_facilities), link_features(_links.head(MAX_LINKS_DRAWN))
 
 
+@st.cache_data(max_entries=16, show_spinner=False)
+def _reach(key: str, _facilities: pd.DataFrame, _flows: pd.DataFrame, _filters: Filters) -> dict:  # noqa: ARG001
+    """Reach circles of the suppliers shown: their supply flows that the filters and the view keep
+    (confidential flows only in the full view), cached like :func:`_features`."""
+    flows = _flows if _filters.view == "full" else _flows[~_flows["confidential"].astype(bool)]
+    if _filters.groups:
+        flows = flows[flows["resource"].str.split(".").str[0].isin(_filters.groups)]
+    if _filters.bases:
+        flows = flows[flows["basis"].isin(_filters.bases)]
+    return reach_features(supply_reach(_facilities, flows, load_taxonomy()), max_km=_filters.max_km)
+
+
+def _reach_on() -> bool:
+    """Whether the reach circles are shown (``reach=1`` in the URL), kept in the URL."""
+    if "f_reach" not in st.session_state:
+        st.session_state["f_reach"] = st.query_params.get("reach") == "1"
+    shown = bool(st.session_state["f_reach"])
+    if shown and st.query_params.get("reach") != "1":
+        st.query_params["reach"] = "1"
+    elif not shown and "reach" in st.query_params:
+        del st.query_params["reach"]
+    return shown
+
+
+def _reach_legend(data: dict) -> None:
+    """Colour of each resource group among the circles drawn (fixed markup; labels escaped)."""
+    seen: dict[str, str] = {}
+    for feature in data["features"]:
+        seen.setdefault(feature["properties"]["group"], feature["properties"]["colour"])
+    rows = "".join(f'<div><span style="display:inline-block;width:10px;height:10px;border:2px dashed {colour};'
+                   f'border-radius:50%;margin-right:6px"></span>{label}</div>'
+                   for label, colour in sorted(seen.items()))
+    st.sidebar.markdown(f'<div style="font-size:0.8rem">{rows}</div>', unsafe_allow_html=True)
+
+
 def _map_drawn() -> bool:
     """Whether this session's map has been drawn in the browser (it says so once; remembered here)."""
     if (st.session_state.get("map") or {}).get(DRAWN_KEY):
@@ -96,12 +135,18 @@ def _map_drawn() -> bool:
     return bool(st.session_state.get("_map_drawn"))
 
 
-def _sidebar(loaded: state.Loaded) -> None:
+def _sidebar(loaded: state.Loaded, reach_data: dict | None) -> None:
     """The filters, sent once the map is drawn: sent with it, their scripts load in the browser at the
     same time as the map's and delay it by most of a second (docs/BENCHMARKS.md). Until then, a button
     shows them at once (should the map never say it is drawn)."""
     if _map_drawn():
         state.filter_widgets(loaded)
+        st.sidebar.toggle("Reach of supplies", key="f_reach",
+                          help="A circle around each supplier for each resource group it supplies: how far "
+                               "that resource may travel (its maximum distance, by road; the straight-line "
+                               "circle is an upper bound).")
+        if reach_data is not None:
+            _reach_legend(reach_data)
     else:
         st.sidebar.caption("The filters appear once the map is drawn.")
         st.sidebar.button("Show the filters now", key="show_filters",
@@ -205,10 +250,14 @@ else:
 center, zoom = _view(facilities)
 fmap = _base()
 road = _route(shown)
-facility_data, link_data = _features(f"{state.data_key()}|{filters}", facilities, links)
+key = f"{state.data_key()}|{filters}"
+facility_data, link_data = _features(key, facilities, links)
+reach_data = _reach(key, facilities, loaded.flows, filters) if _reach_on() else None
 layers = [link_layer(link_data), facility_layer(facility_data)]
 if road is not None and road.geometry is not None:
     layers.insert(1, route_layer(road.geometry, label=f"Road route: {road.distance_km:.1f} km"))
+if reach_data is not None:
+    layers.insert(0, reach_layer(reach_data))
 map_col, panel_col = (st.container(), None) if PRESENTING else st.columns([3, 1])
 with map_col:
     st_folium(fmap, key="map", feature_group_to_add=layers, layer_control=folium.LayerControl(collapsed=False),
@@ -218,4 +267,4 @@ if panel_col is not None:
     with panel_col:
         _panel(_clicked(), loaded, facilities, links, filters.view, road)
 if not PRESENTING:
-    _sidebar(loaded)
+    _sidebar(loaded, reach_data)

@@ -26,7 +26,7 @@ from geo.taxonomy import Taxonomy
 if TYPE_CHECKING:
     from geo.network import RoadNetwork
 
-__all__ = ["CandidateStats", "find_candidates", "laea_margin", "supply_buffers"]
+__all__ = ["CandidateStats", "find_candidates", "laea_margin", "supply_buffers", "supply_reach"]
 
 _FLOW_FIELDS = (
     "flow_id", "facility_id", "resource", "quantity", "unit", "ewc", "description",
@@ -266,3 +266,27 @@ def supply_buffers(
     polygons = shapely.buffer(centres, limits.to_numpy() * 1000.0, quad_segs=16)
     frame = supply[["flow_id", "facility_id", "resource"]].assign(max_distance_km=limits.to_numpy())
     return gpd.GeoDataFrame(frame, geometry=polygons, crs=settings.METRIC_CRS).to_crs(settings.WGS84)
+
+
+def supply_reach(facilities: pd.DataFrame, flows: pd.DataFrame, taxonomy: Taxonomy) -> pd.DataFrame:
+    """How far each supplier's resources may travel, for drawing reach circles.
+
+    One row per facility and resource group (the part of the resource code
+    before the first dot): ``facility_id``, ``lon``, ``lat``, ``group``,
+    ``group_label``, ``reach_km`` (the farthest maximum distance of the
+    facility's supply flows in that group, as :func:`supply_limits_km` gives
+    it: by road) and ``resources`` (their codes, comma-separated).
+    ``facilities`` needs ``facility_id``, ``lon`` and ``lat``; ``flows`` the
+    engine's flow columns (a caller leaves out the flows it must not show).
+    """
+    columns = ["facility_id", "lon", "lat", "group", "group_label", "reach_km", "resources"]
+    supply = flows[(flows["direction"] == "supply") & flows["facility_id"].isin(facilities["facility_id"])]
+    if supply.empty:
+        return pd.DataFrame(columns=columns)
+    supply = supply.assign(group=supply["resource"].str.split(".").str[0],
+                           reach_km=supply_limits_km(supply, taxonomy).to_numpy())
+    rows = supply.groupby(["facility_id", "group"], sort=True).agg(
+        reach_km=("reach_km", "max"), resources=("resource", lambda codes: ", ".join(sorted(set(codes))))).reset_index()
+    rows = rows.join(facilities.drop_duplicates("facility_id").set_index("facility_id")[["lon", "lat"]], on="facility_id")
+    rows["group_label"] = rows["group"].map(taxonomy.resources["label"]).fillna(rows["group"])
+    return rows[columns]

@@ -41,8 +41,7 @@ def test_the_map_page_sends_its_filters_once_the_map_is_drawn():
     at = app()
     assert not at.multiselect and not at.slider  # first the map alone
     assert "once the map is drawn" in at.sidebar.caption[0].value
-    at.session_state["map"] = {"last_active_drawing": None, "drawn": True}  # what the map says when drawn
-    at.run()
+    _drawn(at)
     assert at.multiselect(key="f_country") and at.slider(key="f_min_score").value == 0.0
     at.slider(key="f_min_score").set_value(80.0).run()
     assert at.query_params["min_score"] in ("80", ["80"])
@@ -161,8 +160,8 @@ def test_data_page_edits_and_deletes_a_facility(workspace):
     assert "FA-KT-SMA" in _facility_names(workspace)
 
 
-def _kotka_workspace(workspace: Workspace) -> None:
-    """Two sites in central Kotka (pyrosm's bundled extract) that exchange heat."""
+def _kotka_workspace(workspace: Workspace, *extra_flows: dict) -> None:
+    """Two sites in central Kotka (pyrosm's bundled extract) that exchange heat (and these flows)."""
     import pandas as pd
     facilities = pd.DataFrame([
         {"facility_id": "K-1", "name": "Harbour boiler", "lat": 60.5230, "lon": 26.9350, "nace": "D35.30",
@@ -175,6 +174,7 @@ def _kotka_workspace(workspace: Workspace) -> None:
          "confidential": "false", "source": "test"},
         {"facility_id": "K-2", "direction": "demand", "resource": "heat.hot_water", "quantity": 8000, "unit": "MWh/yr",
          "confidential": "false", "source": "test"},
+        *extra_flows,
     ])
     workspace.save(facilities, flows)
 
@@ -211,3 +211,24 @@ def test_a_missing_road_network_file_is_reported(workspace, tmp_path):
     button(at, "Load this file").click().run()
     assert any("no such road-network file" in e.value for e in at.error)
     assert not any("Road network in use" in s.value for s in at.success)
+
+
+def _drawn(at: AppTest) -> AppTest:
+    """The run after the map says it is drawn in the browser (the filters then follow)."""
+    at.session_state["map"] = {"last_active_drawing": None, "drawn": True}
+    return at.run()
+
+
+def test_reach_circles_follow_the_url_and_leave_out_confidential_supplies(workspace):
+    _kotka_workspace(workspace, {"facility_id": "K-2", "direction": "supply", "resource": "mineral.fly_ash",
+                                 "quantity": 900, "unit": "t/yr", "confidential": "true", "source": "test"})
+    at = _drawn(app(reach="1"))
+    assert not at.exception, at.exception
+    assert at.toggle(key="f_reach").value
+    legend = " ".join(m.value for m in at.sidebar.markdown)
+    assert "Heat" in legend and "Mineral" not in legend  # the confidential supply has no circle in the public view
+    at.radio(key="f_view").set_value("full").run()
+    assert "Mineral" in " ".join(m.value for m in at.sidebar.markdown)
+    at.toggle(key="f_reach").set_value(False).run()
+    assert "reach" not in at.query_params
+    assert "Heat" not in " ".join(m.value for m in at.sidebar.markdown)

@@ -173,6 +173,16 @@ def test_the_map_renders_offline_and_a_click_opens_the_panel(server, page):
     assert all("tile.openstreetmap.org" in u for u in page.outside_requests), page.outside_requests[:5]
 
 
+def test_reach_circles_are_drawn_under_the_data_and_take_no_clicks(server, page):
+    page.goto(f"{server}/?reach=1&group=heat")
+    frame = _map_frame(page)
+    circles = frame.locator(".leaflet-overlay-pane path[stroke-dasharray='4 4']")
+    circles.first.wait_for(state="attached", timeout=30_000)
+    assert circles.count() > 10
+    assert frame.locator(".leaflet-overlay-pane path.leaflet-interactive[stroke-dasharray='4 4']").count() == 0
+    page.get_by_text("Reach of supplies").first.wait_for(timeout=30_000)  # the toggle, on
+
+
 def test_hostile_names_run_no_script_in_the_app(server, page):
     page.goto(f"{server}/?q=EVIL")
     frame = _map_frame(page)

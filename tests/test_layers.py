@@ -141,3 +141,23 @@ def test_report_drawn_only_acts_inside_the_map_component():
     page = fmap.get_root().render()
     assert f'value["{DRAWN_KEY}"] = true' in page
     assert "if (!host || !state || !host.setComponentValue) { return; }" in page  # standalone: nothing to tell
+
+
+def test_reach_circles_have_their_radius_capped_and_escaped_labels_and_take_no_clicks():
+    from layers.reach import GROUP_COLOURS, reach_features, reach_layer
+
+    reach = pd.DataFrame({"facility_id": ["S<1>", "T"], "lon": [25.0, 26.123456], "lat": [61.0, 62.0],
+                          "group": ["heat", "mineral"], "group_label": ["<b>Heat</b>", "Minerals"],
+                          "reach_km": [20.0, 100.0], "resources": ["heat.hot_water", "mineral.slag"]})
+    data = reach_features(reach, max_km=50.0)
+    props = [f["properties"] for f in data["features"]]
+    assert [p["radius_m"] for p in props] == [20_000.0, 50_000.0]  # the distance filter caps the reach
+    assert props[0]["group"] == "&lt;b&gt;Heat&lt;/b&gt;" and props[0]["facility_id"] == "S&lt;1&gt;"
+    assert props[1]["colour"] == GROUP_COLOURS["mineral"]
+    assert data["features"][1]["geometry"]["coordinates"] == [26.12346, 62.0]
+    group = reach_layer(data)
+    folium.Map().add_child(group)
+    rendered = group.get_root().render()
+    assert "new L.circle(latlng, opts)" in rendered and '"interactive": false' in rendered
+    assert "<b>Heat" not in rendered
+    assert not reach_layer(reach.iloc[:0])._children  # nothing to draw: an empty group

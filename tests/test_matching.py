@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from geo import settings
-from geo.matching import find_candidates, laea_margin, supply_buffers
+from geo.matching import find_candidates, laea_margin, supply_buffers, supply_reach
 from tests.conftest import FIXTURE_KB
 
 
@@ -163,6 +163,24 @@ def test_supply_buffers_have_the_right_radius(tax):
     assert buffers.crs.to_epsg() == 4326
     area_km2 = buffers.to_crs(settings.METRIC_CRS).area.iloc[0] / 1e6
     assert area_km2 == pytest.approx(math.pi * 20.0**2, rel=0.01)
+
+
+def test_supply_reach_takes_the_farthest_flow_of_each_group(tax):
+    fac = pd.DataFrame({"facility_id": ["S", "T", "X"], "lon": [25.0, 26.0, 27.0], "lat": [61.0, 62.0, 63.0]})
+    default_heat = float(tax.resources.loc["heat.hot_water", "max_distance_km"])
+    flows = pd.DataFrame({
+        "flow_id": list("abcde"), "facility_id": ["S", "S", "S", "T", "Y"],
+        "direction": ["supply", "supply", "demand", "supply", "supply"],
+        "resource": ["heat.hot_water", "heat.hot_water", "heat.hot_water", "heat.hot_water", "heat.hot_water"],
+        "max_distance_km": [np.nan, 3.0, 99.0, 7.5, 50.0], "basis": "declared", "confidential": False,
+    })
+    reach = supply_reach(fac, flows, tax)
+    # one row per supplier and group; demand flows and facilities not given (Y) play no part
+    assert reach[["facility_id", "group", "reach_km"]].values.tolist() == [["S", "heat", default_heat],
+                                                                           ["T", "heat", 7.5]]
+    assert reach.loc[0, "resources"] == "heat.hot_water" and (reach["lon"] == [25.0, 26.0]).all()
+    assert reach["group_label"].iloc[0] == tax.resources.loc["heat", "label"]
+    assert supply_reach(fac, flows[flows["direction"] == "demand"], tax).empty
 
 
 def test_road_network_replaces_the_estimate_and_drops_long_detours(tax):
