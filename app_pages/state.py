@@ -255,9 +255,11 @@ def _short(value: float) -> str:
 def selection(loaded: Loaded, filters: Filters) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(facilities, links) the filters keep, in the chosen view (names and quantities hidden as it asks)."""
     links = select_links(loaded.links, loaded.facilities, filters)
-    involved = set(links["supply_facility_id"]) | set(links["demand_facility_id"])
-    shown = select_facilities(loaded.facilities, filters)
-    facilities = loaded.facilities[loaded.facilities["facility_id"].isin(set(shown["facility_id"]) | involved)]
+    ids = loaded.facilities["facility_id"]
+    # unique() first: isin against tens of thousands of repeated strings is slow, against the distinct few fast
+    facilities = loaded.facilities[ids.isin(select_facilities(loaded.facilities, filters)["facility_id"].unique())
+                                   | ids.isin(links["supply_facility_id"].unique())
+                                   | ids.isin(links["demand_facility_id"].unique())]
     if filters.view == "full":
         return facilities, links.assign(quantity_range="")
     if filters.view == "screen":

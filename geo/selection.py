@@ -45,8 +45,10 @@ def select_facilities(facilities: pd.DataFrame, filters: Filters) -> pd.DataFram
 
 def select_links(links: pd.DataFrame, facilities: pd.DataFrame, filters: Filters) -> pd.DataFrame:
     """Links with either end among ``select_facilities``' result that pass the link filters, best first."""
-    shown = set(select_facilities(facilities, filters)["facility_id"])
-    keep = (links["supply_facility_id"].isin(shown) | links["demand_facility_id"].isin(shown)).to_numpy()
+    keep = np.ones(len(links), dtype=bool)
+    if filters.countries or filters.clusters or filters.search.strip():
+        shown = select_facilities(facilities, filters)["facility_id"].unique()
+        keep = (links["supply_facility_id"].isin(shown) | links["demand_facility_id"].isin(shown)).to_numpy()
     if filters.groups:
         keep = keep & links["resource"].str.split(".").str[0].isin(filters.groups).to_numpy()
     if filters.bases:
