@@ -8,13 +8,13 @@ import streamlit as st
 from streamlit_folium import st_folium
 
 from app_pages import state
+from geo.matching import supply_reach
 from geo.routing import Route
+from geo.selection import Filters, select_flows
+from geo.taxonomy import load_taxonomy
 from layers.assets import land_url
 from layers.basemap import DRAWN_KEY, base_map, fit_view, report_drawn, view_in_url
 from layers.facilities import facility_features, facility_layer
-from geo.matching import supply_reach
-from geo.selection import Filters
-from geo.taxonomy import load_taxonomy
 from layers.links import legend, link_features, link_layer
 from layers.reach import reach_features, reach_layer
 from layers.routes import route_layer
@@ -95,14 +95,10 @@ def _features(key: str, _facilities: pd.DataFrame, _links: pd.DataFrame) -> tupl
 
 @st.cache_data(max_entries=16, show_spinner=False)
 def _reach(key: str, _facilities: pd.DataFrame, _flows: pd.DataFrame, _filters: Filters) -> dict:  # noqa: ARG001
-    """Reach circles of the suppliers shown: their supply flows that the filters and the view keep
-    (confidential flows only in the full view), cached like :func:`_features`."""
-    flows = _flows if _filters.view == "full" else _flows[~_flows["confidential"].astype(bool)]
-    if _filters.groups:
-        flows = flows[flows["resource"].str.split(".").str[0].isin(_filters.groups)]
-    if _filters.bases:
-        flows = flows[flows["basis"].isin(_filters.bases)]
-    return reach_features(supply_reach(_facilities, flows, load_taxonomy()), max_km=_filters.max_km)
+    """Reach circles of the suppliers shown, from the supply flows the filters and the view keep,
+    cached like :func:`_features`."""
+    reach = supply_reach(_facilities, select_flows(_flows, _filters), load_taxonomy())
+    return reach_features(reach, max_km=_filters.max_km)
 
 
 def _reach_on() -> bool:

@@ -272,12 +272,27 @@ def supply_reach(facilities: pd.DataFrame, flows: pd.DataFrame, taxonomy: Taxono
     """How far each supplier's resources may travel, for drawing reach circles.
 
     One row per facility and resource group (the part of the resource code
-    before the first dot): ``facility_id``, ``lon``, ``lat``, ``group``,
-    ``group_label``, ``reach_km`` (the farthest maximum distance of the
-    facility's supply flows in that group, as :func:`supply_limits_km` gives
-    it: by road) and ``resources`` (their codes, comma-separated).
-    ``facilities`` needs ``facility_id``, ``lon`` and ``lat``; ``flows`` the
-    engine's flow columns (a caller leaves out the flows it must not show).
+    before the first dot), at the farthest maximum distance of the facility's
+    supply flows in that group, as :func:`supply_limits_km` gives it (a road
+    distance: a circle of that radius is an upper bound of the road reach).
+
+    Parameters
+    ----------
+    facilities : DataFrame
+        ``facility_id``, ``lon`` and ``lat`` (WGS84 degrees); other facilities'
+        flows are left out.
+    flows : DataFrame
+        The engine's flow columns. The caller leaves out the flows it must not
+        show (:func:`geo.selection.select_flows`).
+    taxonomy : Taxonomy
+        Default maximum distances and the groups' labels.
+
+    Returns
+    -------
+    reach : DataFrame
+        ``facility_id``, ``lon``, ``lat``, ``group``, ``group_label``,
+        ``reach_km`` and ``resources`` (the codes, comma-separated), sorted by
+        facility and group.
     """
     columns = ["facility_id", "lon", "lat", "group", "group_label", "reach_km", "resources"]
     supply = flows[(flows["direction"] == "supply") & flows["facility_id"].isin(facilities["facility_id"])]

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-__all__ = ["Filters", "select_facilities", "select_links"]
+__all__ = ["Filters", "select_facilities", "select_flows", "select_links"]
 
 
 @dataclass
@@ -57,3 +57,28 @@ def select_links(links: pd.DataFrame, facilities: pd.DataFrame, filters: Filters
     if filters.max_km is not None:
         keep = keep & (links["distance_km"] <= filters.max_km).to_numpy()
     return links[keep]
+
+
+def select_flows(flows: pd.DataFrame, filters: Filters) -> pd.DataFrame:
+    """Flows of the chosen resource groups and bases that the view may show (confidential ones only in the full view).
+
+    Parameters
+    ----------
+    flows : DataFrame
+        The engine's flow columns (``resource``, ``basis``, ``confidential``).
+    filters : Filters
+        Its ``groups``, ``bases`` and ``view`` apply; the facility filters do not.
+
+    Returns
+    -------
+    flows : DataFrame
+        The rows kept, in their order.
+    """
+    keep = np.ones(len(flows), dtype=bool)
+    if filters.view != "full":
+        keep &= ~flows["confidential"].astype(bool).to_numpy()
+    if filters.groups:
+        keep &= flows["resource"].str.split(".").str[0].isin(filters.groups).to_numpy()
+    if filters.bases:
+        keep &= flows["basis"].isin(filters.bases).to_numpy()
+    return flows[keep]
