@@ -34,7 +34,7 @@ def base_map(*, center: tuple[float, float] = REGION_CENTER, zoom: int = REGION_
 
     The outlines are inlined in the page (a standalone file), or, with
     ``land_url``, fetched by the browser from there after the map is drawn:
-    the app sends the map anew on every run, and 150 kB of coastline need not
+    the app sends the map anew on every run, and 120 kB of coastline need not
     travel with each one (the browser caches the file).
     """
     fmap = folium.Map(location=list(center), zoom_start=zoom, tiles=None, control_scale=True,
