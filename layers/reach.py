@@ -37,7 +37,6 @@ def reach_features(reach: pd.DataFrame, *, max_km: float | None = None) -> dict:
             "properties": {
                 "facility_id": _text(row.facility_id),
                 "group": _text(row.group_label),
-                "reach_km": float(round(km[i], 1)),
                 "colour": GROUP_COLOURS.get(row.group, OTHER_GROUP_COLOUR),
                 "radius_m": float(round(km[i] * 1000.0)),
             },
