@@ -16,7 +16,7 @@ from layers.assets import land_url
 from layers.basemap import DRAWN_KEY, base_map, fit_view, report_drawn, view_in_url
 from layers.facilities import facility_features, facility_layer
 from layers.links import legend, link_features, link_layer
-from layers.reach import reach_features, reach_layer
+from layers.reach import reach_features, reach_layer, reach_legend
 from layers.routes import route_layer
 
 PRESENTING = st.query_params.get("present") == "1"
@@ -101,29 +101,6 @@ def _reach(key: str, _facilities: pd.DataFrame, _flows: pd.DataFrame, _filters: 
     return reach_features(reach, max_km=_filters.max_km)
 
 
-def _reach_on() -> bool:
-    """Whether the reach circles are shown (``reach=1`` in the URL), kept in the URL."""
-    if "f_reach" not in st.session_state:
-        st.session_state["f_reach"] = st.query_params.get("reach") == "1"
-    shown = bool(st.session_state["f_reach"])
-    if shown and st.query_params.get("reach") != "1":
-        st.query_params["reach"] = "1"
-    elif not shown and "reach" in st.query_params:
-        del st.query_params["reach"]
-    return shown
-
-
-def _reach_legend(data: dict) -> None:
-    """Colour of each resource group among the circles drawn (fixed markup; labels escaped)."""
-    seen: dict[str, str] = {}
-    for feature in data["features"]:
-        seen.setdefault(feature["properties"]["group"], feature["properties"]["colour"])
-    rows = "".join(f'<div><span style="display:inline-block;width:10px;height:10px;border:2px dashed {colour};'
-                   f'border-radius:50%;margin-right:6px"></span>{label}</div>'
-                   for label, colour in sorted(seen.items()))
-    st.sidebar.markdown(f'<div style="font-size:0.8rem">{rows}</div>', unsafe_allow_html=True)
-
-
 def _map_drawn() -> bool:
     """Whether this session's map has been drawn in the browser (it says so once; remembered here)."""
     if (st.session_state.get("map") or {}).get(DRAWN_KEY):
@@ -142,7 +119,7 @@ def _sidebar(loaded: state.Loaded, reach_data: dict | None) -> None:
                                "that resource may travel (its maximum distance, by road; the straight-line "
                                "circle is an upper bound).")
         if reach_data is not None:
-            _reach_legend(reach_data)
+            st.sidebar.markdown(reach_legend(reach_data), unsafe_allow_html=True)  # fixed markup, labels escaped
     else:
         st.sidebar.caption("The filters appear once the map is drawn.")
         st.sidebar.button("Show the filters now", key="show_filters",
@@ -248,7 +225,7 @@ fmap = _base()
 road = _route(shown)
 key = f"{state.data_key()}|{filters}"
 facility_data, link_data = _features(key, facilities, links)
-reach_data = _reach(key, facilities, loaded.flows, filters) if _reach_on() else None
+reach_data = _reach(key, facilities, loaded.flows, filters) if state.switch_in_url("f_reach", "reach") else None
 layers = [link_layer(link_data), facility_layer(facility_data)]
 if road is not None and road.geometry is not None:
     layers.insert(1, route_layer(road.geometry, label=f"Road route: {road.distance_km:.1f} km"))

@@ -22,6 +22,7 @@ from geo.pipeline import match
 from geo.routing import Route, route
 from geo.privacy import public_facilities, public_links
 from geo.selection import Filters, select_facilities, select_links
+from geo.taxonomy import resource_group
 from geo.workspace import Workspace
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -195,7 +196,7 @@ def _options(fac: pd.DataFrame, links: pd.DataFrame) -> dict[str, list[str]]:
     return {
         "country": sorted(fac["country"].dropna().unique()),
         "cluster": sorted(fac["cluster"].dropna().replace("", pd.NA).dropna().unique()),
-        "group": sorted(links["resource"].str.split(".").str[0].unique()),
+        "group": sorted(resource_group(links["resource"]).unique()),
         "basis": sorted(links["basis"].unique()),
     }
 
@@ -241,11 +242,27 @@ def _write_url(filters: Filters) -> None:
               "max_km": _short(filters.max_km) if filters.max_km else None, "q": filters.search or None,
               "view": filters.view if filters.view != "public" else None}
     for name, value in params.items():
-        if value:
-            if st.query_params.get_all(name) != (value if isinstance(value, list) else [value]):
-                st.query_params[name] = value
-        elif name in st.query_params:
-            del st.query_params[name]
+        _set_query(name, value)
+
+
+def _set_query(name: str, value: str | list[str] | None) -> None:
+    """Put a value in the URL (only when it differs, so the browser's history is not written for nothing);
+    an empty one is removed."""
+    if value:
+        if st.query_params.get_all(name) != (value if isinstance(value, list) else [value]):
+            st.query_params[name] = value
+    elif name in st.query_params:
+        del st.query_params[name]
+
+
+def switch_in_url(key: str, name: str) -> bool:
+    """An on/off display option kept in the URL as ``name=1``: its widget state (``key``) starts from the
+    URL where the session has none and is written back, like the filters."""
+    if key not in st.session_state:
+        st.session_state[key] = st.query_params.get(name) == "1"
+    on = bool(st.session_state[key])
+    _set_query(name, "1" if on else None)
+    return on
 
 
 def _short(value: float) -> str:

@@ -21,7 +21,7 @@ import shapely
 
 from geo import settings
 from geo.distance import great_circle_km, link_distances
-from geo.taxonomy import Taxonomy
+from geo.taxonomy import Taxonomy, resource_group
 
 if TYPE_CHECKING:
     from geo.network import RoadNetwork
@@ -298,7 +298,7 @@ def supply_reach(facilities: pd.DataFrame, flows: pd.DataFrame, taxonomy: Taxono
     supply = flows[(flows["direction"] == "supply") & flows["facility_id"].isin(facilities["facility_id"])]
     if supply.empty:
         return pd.DataFrame(columns=columns)
-    supply = supply.assign(group=supply["resource"].str.split(".").str[0],
+    supply = supply.assign(group=resource_group(supply["resource"]),
                            reach_km=supply_limits_km(supply, taxonomy).to_numpy())
     rows = supply.groupby(["facility_id", "group"], sort=True).agg(
         reach_km=("reach_km", "max"), resources=("resource", lambda codes: ", ".join(sorted(set(codes))))).reset_index()

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from geo.taxonomy import resource_group
+
 __all__ = ["Filters", "select_facilities", "select_flows", "select_links"]
 
 
@@ -50,7 +52,7 @@ def select_links(links: pd.DataFrame, facilities: pd.DataFrame, filters: Filters
         shown = select_facilities(facilities, filters)["facility_id"].unique()
         keep = (links["supply_facility_id"].isin(shown) | links["demand_facility_id"].isin(shown)).to_numpy()
     if filters.groups:
-        keep = keep & links["resource"].str.split(".").str[0].isin(filters.groups).to_numpy()
+        keep = keep & resource_group(links["resource"]).isin(filters.groups).to_numpy()
     if filters.bases:
         keep = keep & links["basis"].isin(filters.bases).to_numpy()
     keep = keep & (links["score"] >= filters.min_score).to_numpy()
@@ -78,7 +80,7 @@ def select_flows(flows: pd.DataFrame, filters: Filters) -> pd.DataFrame:
     if filters.view != "full":
         keep &= ~flows["confidential"].astype(bool).to_numpy()
     if filters.groups:
-        keep &= flows["resource"].str.split(".").str[0].isin(filters.groups).to_numpy()
+        keep &= resource_group(flows["resource"]).isin(filters.groups).to_numpy()
     if filters.bases:
         keep &= flows["basis"].isin(filters.bases).to_numpy()
     return flows[keep]

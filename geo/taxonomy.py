@@ -22,7 +22,7 @@ import pandas as pd
 from geo import settings
 from geo.errors import KnowledgeBaseError
 
-__all__ = ["Taxonomy", "load_taxonomy", "UNITS"]
+__all__ = ["Taxonomy", "load_taxonomy", "resource_group", "UNITS"]
 
 #: The units a flow may be stated in.
 UNITS = ("t/yr", "MWh/yr", "m3/yr")
@@ -201,6 +201,15 @@ class Taxonomy:
     @cached_property
     def _profile_codes(self) -> frozenset[str]:
         return frozenset(self.profiles["nace"])
+
+
+def resource_group(codes: pd.Series) -> pd.Series:
+    """The group of each resource code: the part before the first dot (``heat.hot_water`` -> ``heat``).
+
+    The knowledge base checks that every resource's code starts with its
+    group's, so this needs no lookup.
+    """
+    return codes.str.split(".").str[0]
 
 
 def _nace_prefixes(nace: str) -> list[str]:

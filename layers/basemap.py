@@ -66,11 +66,18 @@ _LAND_SCRIPT = """
 """
 
 
-def _fetched_land(url: str) -> MacroElement:
+def _script_element(script: str, **values) -> MacroElement:
+    """A map element that adds this browser script, a jinja template that sees ``values`` as ``this.<name>``
+    and the element's map as ``this._parent``."""
     element = MacroElement()
-    element.url, element.style = url, LAND_STYLE
-    element._template = Template("{% macro script(this, kwargs) %}" + _LAND_SCRIPT + "{% endmacro %}")
+    for name, value in values.items():
+        setattr(element, name, value)
+    element._template = Template("{% macro script(this, kwargs) %}" + script + "{% endmacro %}")
     return element
+
+
+def _fetched_land(url: str) -> MacroElement:
+    return _script_element(_LAND_SCRIPT, url=url, style=LAND_STYLE)
 
 
 #: Browser script of :func:`view_in_url`. It runs inside the map's iframe and
@@ -113,9 +120,7 @@ def view_in_url() -> MacroElement:
     page itself sets later (a filter written to the query) keeps the view, so
     a copied URL opens the same view. Does nothing in a standalone HTML map.
     """
-    element = MacroElement()
-    element._template = Template("{% macro script(this, kwargs) %}" + _VIEW_SCRIPT + "{% endmacro %}")
-    return element
+    return _script_element(_VIEW_SCRIPT)
 
 
 #: Key that :func:`report_drawn` adds to the map component's value.
@@ -148,10 +153,7 @@ def report_drawn() -> MacroElement:
     browser at the same time as the map's and delay it (docs/BENCHMARKS.md).
     Does nothing elsewhere (a standalone HTML map).
     """
-    element = MacroElement()
-    element.key = DRAWN_KEY
-    element._template = Template("{% macro script(this, kwargs) %}" + _DRAWN_SCRIPT + "{% endmacro %}")
-    return element
+    return _script_element(_DRAWN_SCRIPT, key=DRAWN_KEY)
 
 
 def fit_view(lon, lat, *, width_px: int = 760, height_px: int = 560, max_zoom: int = 14,

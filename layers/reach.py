@@ -8,7 +8,7 @@ import pandas as pd
 
 from layers.facilities import _text
 
-__all__ = ["GROUP_COLOURS", "reach_features", "reach_layer"]
+__all__ = ["GROUP_COLOURS", "reach_features", "reach_layer", "reach_legend"]
 
 #: Outline and fill colour of each resource group's circles; other groups get OTHER_GROUP_COLOUR.
 GROUP_COLOURS = {"heat": "#D55E00", "gas": "#56B4E9", "water": "#0072B2", "biomass": "#8C6D31",
@@ -63,6 +63,21 @@ def reach_layer(reach: pd.DataFrame | dict, *, max_km: float | None = None,
         style_function=_style,
     ).add_to(group)
     return group
+
+
+def reach_legend(data: dict) -> str:
+    """HTML of a small legend: the colour of each resource group among these circles.
+
+    ``data`` is what :func:`reach_features` made; its group labels are
+    already HTML-escaped, and the rest is fixed markup.
+    """
+    seen: dict[str, str] = {}
+    for feature in data["features"]:
+        seen.setdefault(feature["properties"]["group"], feature["properties"]["colour"])
+    rows = "".join(f'<div><span style="display:inline-block;width:10px;height:10px;border:2px dashed {colour};'
+                   f'border-radius:50%;margin-right:6px"></span>{label}</div>'
+                   for label, colour in sorted(seen.items()))
+    return f'<div style="font-size:0.8rem">{rows}</div>'
 
 
 def _style(feature: dict) -> dict:
