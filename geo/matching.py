@@ -30,10 +30,11 @@ __all__ = ["CandidateStats", "find_candidates", "laea_margin", "supply_buffers",
 
 _FLOW_FIELDS = (
     "flow_id", "facility_id", "resource", "quantity", "unit", "ewc", "description",
-    "max_distance_km", "confidential", "basis",
+    "max_distance_km", "confidential", "basis", "partners", "estimate", "quantity_low", "quantity_high",
+    "quantity_note",
 )
 
-_FACILITY_FIELDS = ("name", "nace", "country", "cluster")
+_FACILITY_FIELDS = ("name", "nace", "country", "cluster", "operator")
 
 
 @dataclass
@@ -245,7 +246,8 @@ def _prefixed(frame: pd.DataFrame, idx: np.ndarray, prefix: str) -> pd.DataFrame
 
 
 def _facility_fields(facilities: gpd.GeoDataFrame, positions: np.ndarray, prefix: str) -> pd.DataFrame:
-    part = pd.DataFrame(facilities.iloc[positions][list(_FACILITY_FIELDS)]).reset_index(drop=True)
+    fields = [f for f in _FACILITY_FIELDS if f in facilities.columns]
+    part = pd.DataFrame(facilities.iloc[positions][fields]).reset_index(drop=True)
     return part.add_prefix(f"{prefix}_")
 
 

@@ -30,16 +30,18 @@ __all__ = ["LINK_COLUMNS", "MatchResult", "link_lines", "match", "method_notes"]
 
 #: Columns of the links table, in output order.
 LINK_COLUMNS = [
-    "rank", "score", "supply_facility_id", "supply_name", "demand_facility_id", "demand_name",
-    "resource", "demand_resource", "quantity", "unit", "quantity_basis",
-    "distance_km", "straight_km", "travel_time_min", "distance_source", "max_distance_km",
+    "rank", "score", "status", "supply_facility_id", "supply_name", "demand_facility_id", "demand_name",
+    "resource", "demand_resource", "quantity", "quantity_low", "quantity_high", "unit", "quantity_basis",
+    "quantity_estimate", "distance_km", "straight_km", "travel_time_min", "distance_source", "max_distance_km",
     "co2_saved_t_per_yr", "value_eur_per_yr", "basis", "why",
+    "part_co2", "part_value", "part_distance", "part_compatibility", "part_precedent", "confidence",
+    "score_driver", "precedent_parks", "precedent_at", "existing", "same_operator", "same_site",
     "transport_mode", "transport_cost_eur_per_yr", "transport_co2_t_per_yr",
     "avoided_co2_t_per_yr", "gross_value_eur_per_yr", "rule", "strength", "reason", "rule_source",
     "supply_flow_id", "supply_quantity", "supply_unit", "supply_ewc", "supply_description",
-    "supply_basis", "supply_nace", "supply_country", "supply_cluster",
+    "supply_basis", "supply_nace", "supply_country", "supply_cluster", "supply_operator", "supply_quantity_note",
     "demand_flow_id", "demand_quantity", "demand_unit", "demand_description",
-    "demand_basis", "demand_nace", "demand_country", "demand_cluster",
+    "demand_basis", "demand_nace", "demand_country", "demand_cluster", "demand_operator", "demand_quantity_note",
     "confidential", "supply_lon", "supply_lat", "demand_lon", "demand_lat", "unroutable_reason",
 ]
 
@@ -87,6 +89,7 @@ def match(
     top: int | None = None,
     weights: ScoringWeights | None = None,
     network: RoadNetwork | None = None,
+    precedents: pd.DataFrame | None = None,
 ) -> MatchResult:
     """Find, score and rank the symbiosis links of a dataset.
 
@@ -109,13 +112,18 @@ def match(
         Road graph: pairs it covers get road distances and travel times
         (``distance_source='road'``), which replace the estimate in the
         distance limit and the score.
+    precedents : DataFrame, optional
+        Documented exchanges that give a link its precedent part
+        (:func:`geo.precedent.load_precedents`); the bundled ones by default.
+        A benchmark passes them without the park it measures.
 
     Returns
     -------
     MatchResult
     """
     taxonomy = taxonomy if taxonomy is not None else load_taxonomy()
-    return _match(dataset, taxonomy, infer=infer, max_km=max_km, top=top, weights=weights, network=network)
+    return _match(dataset, taxonomy, infer=infer, max_km=max_km, top=top, weights=weights, network=network,
+                  precedents=precedents)
 
 
 def _match(
@@ -127,6 +135,7 @@ def _match(
     top: int | None,
     weights: ScoringWeights | None,
     network: RoadNetwork | None,
+    precedents: pd.DataFrame | None,
 ) -> MatchResult:
     flows = dataset.flows
     inferred, not_inferred = 0, pd.DataFrame(columns=["facility_id", "nace", "reason"])
@@ -136,8 +145,9 @@ def _match(
     with_flows = set(flows["facility_id"])
     without = [f for f in dataset.facilities["facility_id"] if f not in with_flows]
     candidates, stats = find_candidates(dataset.facilities, flows, taxonomy, max_km=max_km, network=network)
-    scored = score_links(candidates, taxonomy, weights=weights)
+    scored = score_links(candidates, taxonomy, weights=weights, precedents=precedents)
     kept = [c for c in LINK_COLUMNS if c not in ("rank", "why")]
+    scored = scored.assign(**{c: "" for c in kept if c not in scored.columns})  # facility fields a file lacks
     ranked = rank_links(scored, top=top, columns=kept)
     ranked.insert(LINK_COLUMNS.index("why"), "why", explain(ranked, taxonomy))
     return MatchResult(

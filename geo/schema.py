@@ -50,7 +50,7 @@ FACILITY_COLUMNS = (
 )
 FLOW_COLUMNS = (
     "facility_id", "direction", "resource", "quantity", "unit", "ewc",
-    "description", "max_distance_km", "confidential",
+    "description", "max_distance_km", "confidential", "partners",
 )
 
 _ALIASES = {
@@ -564,6 +564,8 @@ def _validate_flows(
     )
     frame["confidential"] = conf.isin(_TRUE)
 
+    frame["partners"] = _partners(frame["partners"], all_ids, col)
+
     orphan = (ids != "") & ids.isin(all_ids) & ~ids.isin(valid_ids)
     for pos in np.flatnonzero(orphan.to_numpy() & ~col.bad):
         col.bad[pos] = True
@@ -578,6 +580,18 @@ def _validate_flows(
     ordered = ["flow_id", *FLOW_COLUMNS, "basis", "file", "row"]
     extra = [c for c in valid.columns if c not in ordered]
     return valid[ordered + extra]
+
+
+def _partners(text: pd.Series, all_ids: set[str], col: _Collector) -> pd.Series:
+    """Partner lists (facility ids of running exchanges) as space-separated ids; unknown ids are warned of."""
+    lists = text.fillna("").str.replace(",", " ").str.split()
+    unknown = lists.map(lambda ids: " ".join(i for i in ids if i not in all_ids))
+    col.rows(
+        unknown != "", "partners", unknown,
+        lambda v: f"partner {v!r} is not a facility of this dataset",
+        "the exchange with it is not marked as existing", severity="warning",
+    )
+    return lists.str.join(" ")
 
 
 def _validate_units(frame: pd.DataFrame, quantity: pd.Series, taxonomy: Taxonomy, col: _Collector) -> pd.Series:

@@ -17,6 +17,8 @@ import re
 import numpy as np
 import pandas as pd
 
+from geo import settings
+from geo.precedent import load_precedents, precedent_support
 from geo.settings import ScoringWeights
 from geo.taxonomy import Taxonomy
 
@@ -36,22 +38,48 @@ def matchable_quantity(candidates: pd.DataFrame, taxonomy: Taxonomy) -> pd.DataF
     """Quantity that can change hands per year, in the supplied resource's unit.
 
     Returns a frame with ``quantity`` (NaN when neither side states one),
-    ``unit`` and ``quantity_basis``: ``both`` (the smaller of supply and
-    demand), ``supply only``, ``demand only`` or ``unknown``. A demand stated
-    in a unit that cannot be converted to the supply's counts as unknown.
+    ``quantity_low`` and ``quantity_high`` (the range when a side's quantity
+    is an estimate with a range; equal to ``quantity`` otherwise), ``unit``,
+    ``quantity_basis``: ``both`` (the smaller of supply and demand),
+    ``supply only``, ``demand only`` or ``unknown``, and ``quantity_estimate``:
+    empty when every quantity used was stated, otherwise the weakest kind of
+    estimate used (``estimated`` or ``sector typical``, from the flows'
+    ``estimate`` column). A demand stated in a unit that cannot be converted
+    to the supply's counts as unknown.
     """
     resource = candidates["supply_resource"]
     unit = resource.map(taxonomy.resources["unit"])
     to_supply = _factors(taxonomy, resource, candidates["supply_unit"], unit)
     to_demand = _factors(taxonomy, resource, candidates["demand_unit"], unit)
-    supply_q = candidates["supply_quantity"].astype(float) * to_supply
-    demand_q = candidates["demand_quantity"].astype(float) * to_demand
+    sides = {}
+    for side, factor in (("supply", to_supply), ("demand", to_demand)):
+        q = candidates[f"{side}_quantity"].astype(float) * factor
+        low = (_column(candidates, f"{side}_quantity_low", np.nan).astype(float) * factor).fillna(q)
+        high = (_column(candidates, f"{side}_quantity_high", np.nan).astype(float) * factor).fillna(q)
+        estimate = _column(candidates, f"{side}_estimate", "").fillna("").astype(str)
+        sides[side] = (q, low, high, estimate)
+    (supply_q, s_low, s_high, s_est), (demand_q, d_low, d_high, d_est) = sides["supply"], sides["demand"]
     s_known, d_known = supply_q.notna(), demand_q.notna()
     quantity = np.fmin(supply_q, demand_q)
     basis = np.select(
         [s_known & d_known, s_known, d_known], ["both", "supply only", "demand only"], "unknown"
     )
-    return pd.DataFrame({"quantity": quantity, "unit": unit, "quantity_basis": basis}, index=candidates.index)
+    # the estimate kinds of the sides whose quantity was used, weakest first
+    used_s = s_known & (~d_known | (supply_q <= demand_q))
+    used_d = d_known & (~s_known | (demand_q <= supply_q))
+    estimate = pd.Series("", index=candidates.index, dtype=object)
+    for kind in ("estimated", "sector typical"):
+        estimate = estimate.mask((used_s & (s_est == kind)) | (used_d & (d_est == kind)), kind)
+    return pd.DataFrame({"quantity": quantity, "quantity_low": np.fmin(s_low, d_low),
+                         "quantity_high": np.fmin(s_high, d_high), "unit": unit, "quantity_basis": basis,
+                         "quantity_estimate": estimate}, index=candidates.index)
+
+
+def _column(frame: pd.DataFrame, name: str, default) -> pd.Series:
+    """A column of ``frame``, or ``default`` on its index when the column is absent."""
+    if name in frame.columns:
+        return frame[name]
+    return pd.Series(default, index=frame.index, dtype=float if default is np.nan else object)
 
 
 def _factors(taxonomy: Taxonomy, resource: pd.Series, from_unit: pd.Series, to_unit: pd.Series) -> pd.Series:
@@ -105,9 +133,13 @@ def _heat_pipe_capex(mwh_per_yr: pd.Series, taxonomy: Taxonomy) -> pd.Series:
 
 
 def score_links(
-    candidates: pd.DataFrame, taxonomy: Taxonomy, *, weights: ScoringWeights | None = None
+    candidates: pd.DataFrame,
+    taxonomy: Taxonomy,
+    *,
+    weights: ScoringWeights | None = None,
+    precedents: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """Quantities, economics, emissions and a 0-100 score for each candidate.
+    """Quantities, economics, emissions, status and a 0-100 score for each candidate.
 
     Parameters
     ----------
@@ -117,27 +149,37 @@ def score_links(
         Resource factors and transport modes.
     weights : ScoringWeights, optional
         Score weights and reference values; the defaults otherwise.
+    precedents : DataFrame, optional
+        Documented exchanges (:func:`geo.precedent.load_precedents`); the
+        bundled ones by default.
 
     Returns
     -------
     DataFrame
         The candidates plus ``resource`` (the supplied one), ``confidential``
-        (either flow is), ``quantity``, ``unit``, ``quantity_basis``,
+        (either flow is), the columns of :func:`matchable_quantity`,
         ``transport_mode``, ``transport_cost_eur_per_yr``,
         ``transport_co2_t_per_yr``, ``avoided_co2_t_per_yr``,
         ``gross_value_eur_per_yr``, ``co2_saved_t_per_yr`` (net),
         ``value_eur_per_yr`` (net), ``basis`` (declared, inferred or mixed),
-        and ``score``. Money and CO2 are NaN when the quantity is unknown.
-        The ``why`` sentence is added by :func:`explain`, after ranking, so
-        that only the links kept are described.
+        the columns of :func:`geo.precedent.precedent_support` and of
+        :func:`link_status`, the score's parts ``part_co2``, ``part_value``,
+        ``part_distance``, ``part_compatibility``, ``part_precedent`` (each
+        0..1), ``confidence`` (0..1), ``score_driver`` (the part that weighs
+        most) and ``score``. Money and CO2 are NaN when the quantity is
+        unknown. The ``why`` sentence is added by :func:`explain`, after
+        ranking, so that only the links kept are described.
     """
     w = weights if weights is not None else ScoringWeights()
+    precedents = precedents if precedents is not None else load_precedents()
     qty = matchable_quantity(candidates, taxonomy)
     transport = transport_costs(candidates["supply_resource"], qty["quantity"], candidates["distance_km"], taxonomy)
     factors = taxonomy.resources.loc[candidates["supply_resource"]]
     avoided = qty["quantity"] * factors["avoided_co2_kg_per_unit"].to_numpy() / 1000.0
     gross = qty["quantity"] * factors["value_eur_per_unit"].to_numpy()
-    new = pd.concat([qty, transport], axis=1).assign(
+    support = precedent_support(_column(candidates, "supply_nace", ""), _column(candidates, "demand_nace", ""),
+                                candidates["supply_resource"], precedents)
+    new = pd.concat([qty, transport, support, link_status(candidates)], axis=1).assign(
         avoided_co2_t_per_yr=avoided,
         gross_value_eur_per_yr=gross,
         co2_saved_t_per_yr=avoided - transport["transport_co2_t_per_yr"],
@@ -147,8 +189,7 @@ def score_links(
         confidential=candidates["supply_confidential"] | candidates["demand_confidential"],
     )
     out = pd.concat([candidates, new], axis=1)
-    out["score"] = _score(out, w)
-    return out
+    return pd.concat([out, _score(out, w)], axis=1)
 
 
 def _link_basis(supply: pd.Series, demand: pd.Series) -> pd.Series:
@@ -156,38 +197,101 @@ def _link_basis(supply: pd.Series, demand: pd.Series) -> pd.Series:
     return supply.where(supply == demand, "mixed")
 
 
-def _score(links: pd.DataFrame, w: ScoringWeights) -> pd.Series:
-    known = links["quantity_basis"] != "unknown"
-    one_sided = links["quantity_basis"].isin(["supply only", "demand only"])
+#: Order of the statuses in the ranking: new opportunities first.
+STATUS_ORDER = {"new": 0, "same site": 0, "same operator": 1, "existing": 2}
+
+
+def link_status(candidates: pd.DataFrame) -> pd.DataFrame:
+    """Whether a link is a new opportunity, an exchange that already runs, or internal to one operator.
+
+    - ``existing``: the supply flow names the receiver among its ``partners``,
+      or the demand flow names the supplier (declared exchanges that run);
+    - ``same_operator``: both facilities name the same operator (compared
+      without case, up to the first comma, so "Borealis Polymers Oy, Porvoo"
+      and "Borealis Polymers Oy" agree);
+    - ``same_site``: the two facilities are within
+      :data:`geo.settings.SAME_SITE_KM` of each other.
+
+    Returns
+    -------
+    DataFrame
+        Index-aligned ``existing``, ``same_operator``, ``same_site`` (bool)
+        and ``status``: ``existing``, ``same operator``, ``same site`` or
+        ``new``, in that order of precedence. The ranking puts new and
+        same-site links first, then links within one operator, then existing
+        exchanges (:data:`STATUS_ORDER`); nothing is hidden.
+    """
+    existing = (_names(_column(candidates, "supply_partners", ""), candidates["demand_facility_id"])
+                | _names(_column(candidates, "demand_partners", ""), candidates["supply_facility_id"]))
+    s_op = _operator(_column(candidates, "supply_operator", ""))
+    d_op = _operator(_column(candidates, "demand_operator", ""))
+    same_operator = (s_op != "") & (s_op == d_op)
+    same_site = candidates["straight_km"].astype(float).to_numpy() <= settings.SAME_SITE_KM
+    status = np.select([existing, same_operator, same_site], ["existing", "same operator", "same site"], "new")
+    return pd.DataFrame({"existing": existing.to_numpy(), "same_operator": same_operator.to_numpy(),
+                         "same_site": same_site, "status": status}, index=candidates.index)
+
+
+def _names(partners: pd.Series, facility: pd.Series) -> pd.Series:
+    """Whether each row's partner list (ids separated by spaces or commas) holds the row's facility."""
+    lists = partners.fillna("").astype(str).str.replace(",", " ").str.split()
+    return pd.Series([f in p for p, f in zip(lists, facility.astype(str))], index=partners.index, dtype=bool)
+
+
+def _operator(text: pd.Series) -> pd.Series:
+    return text.fillna("").astype(str).str.split(",").str[0].str.strip().str.casefold()
+
+
+#: Plain words for each part of the score, for the sentence.
+PART_WORDS = {
+    "co2": "the CO2 it saves", "value": "its net value", "distance": "the short distance",
+    "compatibility": "how well the resource fits the need", "precedent": "precedent in documented exchanges",
+}
+
+
+def _score(links: pd.DataFrame, w: ScoringWeights) -> pd.DataFrame:
+    """The score's parts, confidence, driver and the 0-100 score."""
+    basis = links["quantity_basis"]
+    known = basis != "unknown"
+    certainty = np.where(basis.isin(["supply only", "demand only"]), w.one_sided_quantity_factor, 1.0)
+    certainty = certainty * links["quantity_estimate"].map(w.estimate_factors).fillna(1.0).to_numpy()
     co2_part = 1.0 - np.exp(-links["co2_saved_t_per_yr"].clip(lower=0) / w.reference_co2_t_per_yr)
     value_part = 1.0 - np.exp(-links["value_eur_per_yr"].clip(lower=0) / w.reference_value_eur_per_yr)
-    certainty = np.where(one_sided, w.one_sided_quantity_factor, 1.0)
-    co2_part = np.where(known, co2_part.fillna(0.0) * certainty, w.unknown_quantity_part)
-    value_part = np.where(known, value_part.fillna(0.0) * certainty, w.unknown_quantity_part)
-    half_km = w.half_distance_fraction * links["max_distance_km"]
-    distance_part = 0.5 ** (links["distance_km"] / half_km)
-    compat_part = links["strength"].astype(float)
-    total = w.co2 + w.value + w.distance + w.compatibility
-    blend = (w.co2 * co2_part + w.value * value_part + w.distance * distance_part
-             + w.compatibility * compat_part) / total
+    parts = pd.DataFrame({
+        "part_co2": np.where(known, co2_part.fillna(0.0) * certainty, w.unknown_quantity_part),
+        "part_value": np.where(known, value_part.fillna(0.0) * certainty, w.unknown_quantity_part),
+        "part_distance": 0.5 ** (links["distance_km"] / (w.half_distance_fraction * links["max_distance_km"])),
+        "part_compatibility": links["strength"].astype(float),
+        "part_precedent": links["precedent_part"].astype(float),
+    }, index=links.index)
+    weights = np.array([w.co2, w.value, w.distance, w.compatibility, w.precedent])
+    weighted = parts.to_numpy(dtype=float) * weights
     conf = w.basis_confidence
     confidence = links["supply_basis"].map(conf).astype(float) * links["demand_basis"].map(conf).astype(float)
-    return (100.0 * confidence * blend).round(1)
+    parts = parts.round(3)
+    parts["confidence"] = confidence.round(3)
+    parts["score_driver"] = np.array(list(PART_WORDS.values()), dtype=object)[weighted.argmax(axis=1)] if len(links) else []
+    parts["score"] = (100.0 * confidence * weighted.sum(axis=1) / weights.sum()).round(1)
+    return parts
 
 
 def rank_links(links: pd.DataFrame, *, top: int | None = None, columns: list[str] | None = None) -> pd.DataFrame:
     """Order links best first and number them from 1.
 
-    Ties in score go to the shorter distance, then to facility ids and
-    flow ids, so the order is the same on every run. ``top`` keeps the best
-    ``top`` links; ``columns`` keeps only those columns (and ``rank``).
+    New opportunities come first (and links between different operators on
+    one site with them), then links within one operator, then exchanges that
+    already run (:data:`STATUS_ORDER`); within each, by score. Ties in score
+    go to the shorter distance, then to facility ids and flow ids, so the
+    order is the same on every run. ``top`` keeps the best ``top`` links;
+    ``columns`` keeps only those columns (and ``rank``).
     """
     keys = (
         links["demand_flow_id"], links["supply_flow_id"],
         links["demand_facility_id"], links["supply_facility_id"],
     )
     codes = [pd.factorize(k, sort=True)[0] for k in keys]
-    order = np.lexsort((*codes, links["distance_km"].to_numpy(), -links["score"].to_numpy()))
+    status = links["status"].map(STATUS_ORDER).fillna(0).to_numpy() if "status" in links else np.zeros(len(links))
+    order = np.lexsort((*codes, links["distance_km"].to_numpy(), -links["score"].to_numpy(), status))
     if top is not None:
         order = order[:top]
     ordered = (links if columns is None else links[columns]).iloc[order]
@@ -259,7 +363,25 @@ def explain(links: pd.DataFrame, taxonomy: Taxonomy) -> pd.Series:
         if len(rows):
             fields = [parts[name][rows].tolist() for name in _FIELDS[kind]]
             sentences[rows] = list(map(template.format, *fields))
-    return pd.Series(sentences, index=links.index, dtype=object)
+    return pd.Series(sentences, index=links.index, dtype=object) + _afterword(links)
+
+
+def _afterword(links: pd.DataFrame) -> pd.Series:
+    """What follows the sentence: estimates, precedent, status and what the score rests on."""
+    out = pd.Series("", index=links.index, dtype=object)
+    estimate = _column(links, "quantity_estimate", "").fillna("")
+    out = out.mask(estimate == "estimated", out + " The quantity is an estimate from the facility's size.")
+    out = out.mask(estimate == "sector typical", out + " The quantity is typical of the sector, not of this facility.")
+    parks = _column(links, "precedent_at", "").fillna("")
+    out = out.mask(parks != "", out + " Such links run at " + parks.str.replace(r", ([^,]*)$", r" and \1", regex=True)
+                   + ".")
+    status = _column(links, "status", "new").fillna("new")
+    for kind, text in (("existing", " This exchange already runs."),
+                       ("same operator", " Both facilities belong to one operator."),
+                       ("same site", " The two facilities share a site.")):
+        out = out.mask(status == kind, out + text)
+    driver = _column(links, "score_driver", "").fillna("")
+    return out.mask(driver != "", out + " The score rests mostly on " + driver + ".")
 
 
 # One template per kind of link; filled column-wise with str.format (fast, and

@@ -69,26 +69,40 @@ class ScoringWeights:
     - ``value``: net EUR per year, ``1 - exp(-net / reference_value_eur_per_yr)``;
     - ``distance``: ``0.5 ** (distance / (half_distance_fraction * max_distance))``,
       so a link at half its resource's maximum distance scores 0.5;
-    - ``compatibility``: 1 for the same resource, less for substitutions.
+    - ``compatibility``: 1 for the same resource, less for substitutions;
+    - ``precedent``: how often such a supplier sector has given this resource
+      to such a receiver sector in documented exchanges
+      (:func:`geo.precedent.precedent_support`).
 
     When the matchable quantity is unknown the co2 and value parts are
     ``unknown_quantity_part`` instead; when only one side states a quantity
-    they are multiplied by ``one_sided_quantity_factor``. ``confidence`` is the
-    product of the two flows' basis confidences (declared or inferred).
+    they are multiplied by ``one_sided_quantity_factor``, and when a quantity
+    is an estimate by the factor of its kind in ``estimate_factors``.
+    ``confidence`` is the product of the two flows' basis confidences
+    (declared or inferred).
     """
 
-    co2: float = 0.35
-    value: float = 0.30
-    distance: float = 0.20
-    compatibility: float = 0.15
+    co2: float = 0.25
+    value: float = 0.20
+    distance: float = 0.15
+    compatibility: float = 0.10
+    precedent: float = 0.30
     reference_co2_t_per_yr: float = 1_000.0
     reference_value_eur_per_yr: float = 100_000.0
     half_distance_fraction: float = 0.5
     unknown_quantity_part: float = 0.2
     one_sided_quantity_factor: float = 0.8
+    estimate_factors: dict[str, float] = field(
+        default_factory=lambda: {"estimated": 0.8, "sector typical": 0.5}
+    )
     basis_confidence: dict[str, float] = field(
         default_factory=lambda: {"declared": 1.0, "inferred": 0.7}
     )
+
+
+#: Two facilities closer than this (km, straight line) are on one site: their
+#: links are flagged ``same site`` (shown, not demoted).
+SAME_SITE_KM = 0.3
 
 
 # --- Road networks (geo.network, geo.routing) -------------------------------

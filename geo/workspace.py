@@ -25,7 +25,7 @@ __all__ = ["FACILITY_FIELDS", "FLOW_FIELDS", "Workspace"]
 #: Columns written for each table, in the engine's input format.
 FACILITY_FIELDS = ["facility_id", "name", "lat", "lon", "nace", "country", "cluster", "operator", "source", "notes"]
 FLOW_FIELDS = ["facility_id", "direction", "resource", "quantity", "unit", "ewc", "description",
-               "max_distance_km", "confidential", "source"]
+               "max_distance_km", "confidential", "partners", "source"]
 
 
 class Workspace:

@@ -68,12 +68,12 @@ def test_filters_change_the_shortlist():
 
 
 def test_query_parameters_restore_a_view():
-    at = app("shortlist", country="FI", min_score="80")
+    at = app("shortlist", country="FI", min_score="60")
     assert not at.exception
     table = at.dataframe[0].value
-    assert len(table) and (table["score"] >= 80).all()
+    assert len(table) and (table["score"] >= 60).all()
     assert at.multiselect(key="f_country").value == ["FI"]
-    assert at.slider(key="f_min_score").value == 80.0
+    assert at.slider(key="f_min_score").value == 60.0
 
 
 def test_public_screen_hides_names_and_quantities():
