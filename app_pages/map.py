@@ -15,18 +15,21 @@ from geo.taxonomy import load_taxonomy
 from layers.assets import land_url
 from layers.basemap import DRAWN_KEY, base_map, fit_view, report_drawn, view_in_url
 from layers.facilities import facility_features, facility_layer
-from layers.links import legend, link_features, link_layer
+from layers.links import legend, link_features, link_layer, score_breaks
 from layers.reach import reach_features, reach_layer, reach_legend
 from layers.routes import route_layer
 
 PRESENTING = st.query_params.get("present") == "1"
 TOP_STEPS = 20
+#: The score's parts shown in a link's panel (0 to 1 each; geo.settings.ScoringWeights weighs them).
+SCORE_PARTS = {"part_co2": "CO2", "part_value": "value", "part_distance": "distance",
+               "part_compatibility": "fit", "part_precedent": "precedent", "confidence": "confidence"}
 #: Most links drawn at once: the browser stays responsive with this many (docs/BENCHMARKS.md); the
 #: best-ranked are drawn and the caption says how many more the filters keep.
 MAX_LINKS_DRAWN = 10_000
 
 
-def _base() -> folium.Map:
+def _base(breaks: tuple[float, ...]) -> folium.Map:
     """The base map. st_folium keys the browser's map on this map's script, which stays the same from
     run to run, so filtering only swaps the layers passed in ``feature_group_to_add`` and the view stays.
 
@@ -34,7 +37,7 @@ def _base() -> folium.Map:
     across runs would carry stale layer references into the next script.
     """
     fmap = base_map(land_url=land_url())
-    fmap.add_child(legend())
+    fmap.add_child(legend(breaks))
     fmap.add_child(view_in_url())
     fmap.add_child(report_drawn())
     return fmap
@@ -87,10 +90,11 @@ def _present(links: pd.DataFrame) -> pd.Series | None:
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
-def _features(key: str, _facilities: pd.DataFrame, _links: pd.DataFrame) -> tuple[dict, dict]:  # noqa: ARG001
+def _features(key: str, _facilities: pd.DataFrame, _links: pd.DataFrame,
+              breaks: tuple[float, ...]) -> tuple[dict, dict]:  # noqa: ARG001
     """GeoJSON of the facilities and the drawn links, cached per data version, filters and view (``key``),
     so that a click (a rerun) does not rebuild thousands of features."""
-    return facility_features(_facilities), link_features(_links.head(MAX_LINKS_DRAWN))
+    return facility_features(_facilities), link_features(_links.head(MAX_LINKS_DRAWN), breaks=breaks)
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
@@ -167,7 +171,10 @@ def _panel(clicked: dict | None, loaded: state.Loaded, facilities: pd.DataFrame,
                    "Quantity": link.get("quantity_range") or f"{link['quantity']:,.0f} {link['unit']}",
                    "Distance": f"{link['distance_km']:.1f} km ({link['distance_source']})",
                    "CO2 saved": f"{link['co2_saved_t_per_yr']:,.0f} t/yr" if pd.notna(link["co2_saved_t_per_yr"]) else "-",
-                   "Net value": f"{link['value_eur_per_yr']:,.0f} EUR/yr" if pd.notna(link["value_eur_per_yr"]) else "-"}
+                   "Net value": f"{link['value_eur_per_yr']:,.0f} EUR/yr" if pd.notna(link["value_eur_per_yr"]) else "-",
+                   "Status": str(link.get("status", "new"))}
+        numbers |= {f"Score part: {label}": f"{float(link[column]):.2f}" for column, label in SCORE_PARTS.items()
+                    if pd.notna(link.get(column))}
         st.dataframe(pd.DataFrame({"": list(numbers), "value": list(numbers.values())}), hide_index=True)
         _route_text(road)
         return
@@ -221,10 +228,11 @@ else:
     shown = _clicked_link(links, _clicked())
 
 center, zoom = _view(facilities)
-fmap = _base()
+breaks = score_breaks(loaded.links["score"])  # the whole dataset's classes: a filter never recolours the map
+fmap = _base(breaks)
 road = _route(shown)
 key = f"{state.data_key()}|{filters}"
-facility_data, link_data = _features(key, facilities, links)
+facility_data, link_data = _features(key, facilities, links, breaks)
 reach_data = _reach(key, facilities, loaded.flows, filters) if state.switch_in_url("f_reach", "reach") else None
 layers = [link_layer(link_data), facility_layer(facility_data)]
 if road is not None and road.geometry is not None:

@@ -14,9 +14,9 @@ from geo.export import write_links
 from geo.pipeline import method_notes
 from layers.html import standalone_map
 
-SHOWN = ["rank", "score", "supply_name", "demand_name", "resource", "quantity", "quantity_range", "unit",
+SHOWN = ["rank", "score", "status", "supply_name", "demand_name", "resource", "quantity", "quantity_range", "unit",
          "distance_km", "distance_source", "travel_time_min", "co2_saved_t_per_yr", "value_eur_per_yr",
-         "basis", "supply_country", "demand_country", "why"]
+         "basis", "score_driver", "precedent_at", "supply_country", "demand_country", "why"]
 FORMATS = {"CSV": ".csv", "Excel": ".xlsx", "GeoJSON": ".geojson", "GeoPackage (QGIS)": ".gpkg",
            "HTML map (works offline)": ".html"}
 MIME = {".csv": "text/csv", ".xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",

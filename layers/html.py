@@ -14,7 +14,7 @@ from branca.element import Element
 from layers.assets import APP_URL, inline_assets
 from layers.basemap import base_map
 from layers.facilities import facility_layer
-from layers.links import legend, link_layer
+from layers.links import legend, link_features, link_layer, score_breaks
 
 __all__ = ["standalone_map", "write_standalone_map"]
 
@@ -30,8 +30,9 @@ def standalone_map(facilities: pd.DataFrame, links: pd.DataFrame, *, title: str 
     fmap = base_map()
     fmap.get_root().header.add_child(Element(f"<title>{html.escape(title)}</title>"), name="page_title")
     facility_layer(facilities).add_to(fmap)
-    link_layer(links).add_to(fmap)
-    fmap.add_child(legend())
+    breaks = score_breaks(links["score"])
+    link_layer(link_features(links, breaks=breaks)).add_to(fmap)
+    fmap.add_child(legend(breaks))
     folium.LayerControl(collapsed=False).add_to(fmap)
     points = (links[["supply_lat", "supply_lon"]].to_numpy().tolist() + links[["demand_lat", "demand_lon"]].to_numpy().tolist()
               if len(links) else facilities[["lat", "lon"]].to_numpy().tolist())

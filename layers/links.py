@@ -10,25 +10,49 @@ from jinja2 import Template
 
 from layers.facilities import ROLE_COLOURS, ROLE_LABELS, _text
 
-__all__ = ["SCORE_BINS", "SCORE_COLOURS", "legend", "link_features", "link_layer"]
+__all__ = ["SCORE_BINS", "SCORE_COLOURS", "legend", "link_features", "link_layer", "score_breaks"]
 
-#: Score classes (the engine scores 0-100) and their colours (a sequential yellow-to-purple ramp).
+#: Score classes (the engine scores 0-100) when there are too few links to take them from, and the
+#: classes' colours (a sequential yellow-to-purple ramp).
 SCORE_BINS = (0.0, 50.0, 65.0, 80.0, 90.0)
 SCORE_COLOURS = ("#fde725", "#5ec962", "#21918c", "#3b528b", "#440154")
 #: Line widths by quantity class (quartiles of the links shown).
 WIDTHS = (2, 3.5, 5, 7)
 
 
-def link_features(links: pd.DataFrame) -> dict:
+def score_breaks(scores) -> tuple[float, ...]:
+    """Lower bounds of the five score classes: the quintiles of the scores given, in whole points.
+
+    Scores bunch in a narrow band on one dataset and spread on another, so
+    fixed classes leave most links in one colour; quintiles of the dataset's
+    own scores give each colour about a fifth of the links. With fewer than
+    five distinct scores the fixed :data:`SCORE_BINS` are used.
+    """
+    values = np.asarray(scores, dtype=float)
+    values = values[np.isfinite(values)]
+    if len(np.unique(values)) < len(SCORE_BINS):
+        return SCORE_BINS
+    inner = np.unique(np.floor(np.quantile(values, [0.2, 0.4, 0.6, 0.8])))
+    inner = inner[inner > 0]
+    if len(inner) < len(SCORE_BINS) - 1:
+        return SCORE_BINS
+    return (0.0, *(float(b) for b in inner))
+
+
+def link_features(links: pd.DataFrame, *, breaks: tuple[float, ...] | None = None) -> dict:
     """GeoJSON FeatureCollection of straight supplier-to-receiver lines, every text HTML-escaped.
 
     ``links`` has the engine's link columns (:data:`geo.pipeline.LINK_COLUMNS`);
     a public view's ``quantity_range`` replaces the quantity when present.
+    ``breaks`` are the score classes' lower bounds (:func:`score_breaks` of
+    the links given, by default); pass the whole dataset's so that a filter
+    does not recolour the map.
     """
+    breaks = score_breaks(links["score"]) if breaks is None else breaks
     # 4 decimals (about 10 m) is plenty for a straight line between two sites, and keeps large maps light
     ends = np.round(links[["supply_lon", "supply_lat", "demand_lon", "demand_lat"]].to_numpy(dtype=float), 4)
     score = links["score"].to_numpy(dtype=float)
-    colour_class = np.clip(np.searchsorted(SCORE_BINS, score, side="right") - 1, 0, len(SCORE_COLOURS) - 1)
+    colour_class = np.clip(np.searchsorted(breaks, score, side="right") - 1, 0, len(SCORE_COLOURS) - 1)
     width_class = _quantity_classes(links["quantity"].to_numpy(dtype=float))
     ranges = links["quantity_range"] if "quantity_range" in links else pd.Series("", index=links.index)
     features = []
@@ -73,11 +97,11 @@ def link_layer(links: pd.DataFrame | dict, *, name: str = "Candidate links") -> 
     return group
 
 
-def legend() -> MacroElement:
-    """A fixed legend of facility roles and link scores (static text only)."""
+def legend(breaks: tuple[float, ...] = SCORE_BINS) -> MacroElement:
+    """A fixed legend of facility roles and link score classes (static text only)."""
     roles = "".join(f'<div><span class="sym-dot" style="background:{c}"></span>{ROLE_LABELS[r]}</div>'
                     for r, c in ROLE_COLOURS.items())
-    lows = [f"{b:.0f}" for b in SCORE_BINS]
+    lows = [f"{b:.0f}" for b in breaks]
     scores = "".join(f'<div><span class="sym-line" style="background:{c}"></span>score {lo}+</div>'
                      for c, lo in zip(SCORE_COLOURS[::-1], lows[::-1], strict=True))
     body = (

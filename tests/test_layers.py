@@ -161,3 +161,15 @@ def test_reach_circles_have_their_radius_capped_and_escaped_labels_and_take_no_c
     assert "new L.circle(latlng, opts)" in rendered and '"interactive": false' in rendered
     assert "<b>Heat" not in rendered
     assert not reach_layer(reach.iloc[:0])._children  # nothing to draw: an empty group
+
+
+def test_score_classes_spread_over_the_scores_of_the_data():
+    from layers.links import SCORE_BINS, score_breaks
+
+    bunched = np.linspace(55.0, 62.0, 500)  # a register matched from sectors: every score within a few points
+    breaks = score_breaks(bunched)
+    assert breaks[0] == 0.0 and list(breaks) == sorted(set(breaks)) and len(breaks) == len(SCORE_BINS)
+    classes = np.searchsorted(breaks, bunched, side="right") - 1
+    shares = np.bincount(classes, minlength=len(breaks)) / len(bunched)
+    assert shares.min() > 0.1  # every colour is used, none holds most links
+    assert score_breaks([40.0, 40.0, 70.0]) == SCORE_BINS  # too few scores: the fixed classes
