@@ -5,8 +5,11 @@ for each supplied resource, queries one STRtree of the compatible demands with
 every supply point at once (``dwithin`` its own maximum distance: the exact
 form of a per-flow buffer). Great-circle distances then confirm the
 straight-line buffer, and :func:`geo.distance.link_distances` gives the road
-distance that must also stay within the maximum. No Python loop runs over
-pairs; the only loop is over the few dozen supplied resource codes.
+distance that must also stay within the maximum. Bulk by-products between two
+facilities with a quay may also go by ship, up to
+:data:`geo.settings.SHIP_MAX_KM` by sea (the ``sea_km`` column); scoring
+chooses the cheaper mode. No Python loop runs over pairs; the only loop is
+over the few dozen supplied resource codes.
 """
 
 from __future__ import annotations
@@ -124,8 +127,11 @@ def find_candidates(
     candidates : DataFrame
         One row per pair: ``supply_*`` and ``demand_*`` copies of the flow
         fields, the two ends' ``*_lon``/``*_lat``, ``strength``, ``rule``,
-        ``reason``, ``rule_source``, ``max_distance_km`` (the limit applied),
-        and the columns of :func:`geo.distance.link_distances`.
+        ``reason``, ``rule_source``, ``max_distance_km`` (the road limit
+        applied), the columns of :func:`geo.distance.link_distances` (NaN
+        road distance and time for a pair only ships can serve), and
+        ``sea_km`` (the estimated sea route when both ends have a quay and the
+        resource is bulk, else NaN).
     stats : CandidateStats
         Counts of pairs found and left out.
     """
@@ -148,32 +154,43 @@ def find_candidates(
     s_limit = supply_limits_km(supply, taxonomy, max_km=max_km).to_numpy()
     d_limit = demand["max_distance_km"].astype(float).fillna(np.inf).to_numpy()
 
-    s_idx, d_idx, compat_idx = _join(supply, demand, x, y, s_fac, d_fac, s_limit, margin, taxonomy)
+    quay = _quays(facilities)
+    s_ship = quay[s_fac] & supply["resource"].map(taxonomy.resources["transport_mode"]).isin(
+        settings.SHIP_FROM_MODES).to_numpy() & (settings.SHIP_MODE in taxonomy.modes.index)
+    s_search = np.where(s_ship, np.maximum(s_limit, settings.SHIP_MAX_KM), s_limit)
+    s_idx, d_idx, compat_idx = _join(supply, demand, x, y, s_fac, d_fac, s_search, margin, taxonomy)
     same = s_fac[s_idx] == d_fac[d_idx]
     stats.same_facility = int(same.sum())
     s_idx, d_idx, compat_idx = s_idx[~same], d_idx[~same], compat_idx[~same]
 
     limit = np.minimum(s_limit[s_idx], d_limit[d_idx])
     straight = great_circle_km(lon[s_fac[s_idx]], lat[s_fac[s_idx]], lon[d_fac[d_idx]], lat[d_fac[d_idx]])
-    in_buffer = straight <= limit
+    sea = np.where(s_ship[s_idx] & quay[d_fac[d_idx]], straight * settings.SEA_DETOUR_FACTOR, np.nan)
+    by_sea = sea <= np.minimum(settings.SHIP_MAX_KM, d_limit[d_idx])
+    in_buffer = (straight <= limit) | by_sea
     stats.within_buffer = int(in_buffer.sum())
     s_idx, d_idx, compat_idx, limit = s_idx[in_buffer], d_idx[in_buffer], compat_idx[in_buffer], limit[in_buffer]
-    dist = link_distances(lon[s_fac[s_idx]], lat[s_fac[s_idx]], lon[d_fac[d_idx]], lat[d_fac[d_idx]],
-                          network=network, max_km=limit)
+    straight, sea, by_sea = straight[in_buffer], sea[in_buffer], by_sea[in_buffer]
+    dist = _distances(lon, lat, s_fac[s_idx], d_fac[d_idx], straight <= limit, network=network, max_km=limit)
     road = dist["distance_km"].to_numpy()
     routed = ~np.isnan(road)
     stats.by_road = int((dist["distance_source"] == "road").sum())
-    stats.estimated = len(dist) - stats.by_road
-    stats.unroutable = int((~routed).sum())
+    stats.estimated = int((dist["distance_source"] == "estimate").sum())
+    unroutable = ~routed & ~by_sea & (dist["distance_source"] != "")
+    stats.unroutable = int(unroutable.sum())
     stats.unroutable_pairs = pd.DataFrame({
-        "supply_facility_id": supply["facility_id"].to_numpy()[s_idx[~routed]],
-        "demand_facility_id": demand["facility_id"].to_numpy()[d_idx[~routed]],
-        "resource": supply["resource"].to_numpy()[s_idx[~routed]],
-        "straight_km": dist["straight_km"].to_numpy()[~routed],
-        "reason": dist["unroutable_reason"].to_numpy()[~routed],
+        "supply_facility_id": supply["facility_id"].to_numpy()[s_idx[unroutable]],
+        "demand_facility_id": demand["facility_id"].to_numpy()[d_idx[unroutable]],
+        "resource": supply["resource"].to_numpy()[s_idx[unroutable]],
+        "straight_km": dist["straight_km"].to_numpy()[unroutable],
+        "reason": dist["unroutable_reason"].to_numpy()[unroutable],
     })
-    keep = routed & (road <= limit)
-    stats.beyond_max_road_distance = int((routed & (road > limit)).sum())
+    by_road = routed & (road <= limit)
+    keep = by_road | by_sea
+    stats.beyond_max_road_distance = int((routed & (road > limit) & ~by_sea).sum())
+    # a pair beyond the road limit that ships may serve keeps no road figures: the sea route is its distance
+    dist.loc[~by_road, ["distance_km", "travel_time_min"]] = np.nan
+    dist["sea_km"] = sea
 
     s_idx, d_idx, compat_idx, limit = s_idx[keep], d_idx[keep], compat_idx[keep], limit[keep]
     compat = taxonomy.compatibility
@@ -193,6 +210,30 @@ def find_candidates(
         dist[keep].reset_index(drop=True),
     ]
     return pd.concat(parts, axis=1), stats
+
+
+def _quays(facilities: gpd.GeoDataFrame) -> np.ndarray:
+    """Whether each facility can load or unload bulk ships (its ``quay`` column; False without one)."""
+    if "quay" not in facilities.columns:
+        return np.zeros(len(facilities), dtype=bool)
+    return facilities["quay"].fillna(False).astype(bool).to_numpy()
+
+
+def _distances(
+    lon: np.ndarray, lat: np.ndarray, s_fac: np.ndarray, d_fac: np.ndarray, by_land: np.ndarray,
+    *, network: RoadNetwork | None, max_km: np.ndarray,
+) -> pd.DataFrame:
+    """Road distances of the pairs within their road limit (``by_land``); the others get only ``straight_km``."""
+    dist = link_distances(lon[s_fac[by_land]], lat[s_fac[by_land]], lon[d_fac[by_land]], lat[d_fac[by_land]],
+                          network=network, max_km=max_km[by_land])
+    out = pd.DataFrame({
+        "straight_km": great_circle_km(lon[s_fac], lat[s_fac], lon[d_fac], lat[d_fac]),
+        "distance_km": np.nan, "travel_time_min": np.nan, "distance_source": "", "unroutable_reason": "",
+    })
+    rows = np.flatnonzero(by_land)
+    for column in ("distance_km", "travel_time_min", "distance_source", "unroutable_reason"):
+        out.loc[rows, column] = dist[column].to_numpy()
+    return out[list(dist.columns)]
 
 
 def _join(

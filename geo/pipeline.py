@@ -32,7 +32,8 @@ __all__ = ["LINK_COLUMNS", "MatchResult", "link_lines", "match", "method_notes"]
 LINK_COLUMNS = [
     "rank", "score", "status", "supply_facility_id", "supply_name", "demand_facility_id", "demand_name",
     "resource", "demand_resource", "quantity", "quantity_low", "quantity_high", "unit", "quantity_basis",
-    "quantity_estimate", "distance_km", "straight_km", "travel_time_min", "distance_source", "max_distance_km",
+    "quantity_estimate", "distance_km", "straight_km", "travel_time_min", "distance_source", "sea_km",
+    "max_distance_km",
     "co2_saved_t_per_yr", "value_eur_per_yr", "basis", "why",
     "part_co2", "part_value", "part_distance", "part_compatibility", "part_precedent", "confidence",
     "score_driver", "precedent_parks", "precedent_at", "existing", "same_operator", "same_site",

@@ -46,7 +46,7 @@ __all__ = [
 
 FACILITY_COLUMNS = (
     "facility_id", "name", "lat", "lon", "nace", "country", "cluster",
-    "operator", "source", "notes",
+    "operator", "quay", "source", "notes",
 )
 FLOW_COLUMNS = (
     "facility_id", "direction", "resource", "quantity", "unit", "ewc",
@@ -400,6 +400,11 @@ def _validate_facilities(
         lambda v: f"{v!r} is not a European country code", "check the code", severity="warning",
     )
     frame["country"] = country
+
+    quay = frame["quay"].str.strip().str.lower()
+    col.rows(~quay.isin(_TRUE | _FALSE), "quay", frame["quay"], lambda v: f"{v!r} is not true or false",
+             "write true when ships can load or unload bulk at the facility, else false or nothing")
+    frame["quay"] = quay.isin(_TRUE)
 
     frame["file"] = raw.file
     frame["row"] = raw.rows

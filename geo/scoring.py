@@ -22,7 +22,8 @@ from geo.precedent import load_precedents, precedent_support
 from geo.settings import ScoringWeights
 from geo.taxonomy import Taxonomy
 
-__all__ = ["annuity_factor", "explain", "rank_links", "score_links", "transport_costs"]
+__all__ = ["annuity_factor", "choose_modes", "explain", "link_status", "rank_links", "score_links",
+           "transport_costs"]
 
 
 def annuity_factor(interest_rate, lifetime_years):
@@ -91,23 +92,27 @@ def _factors(taxonomy: Taxonomy, resource: pd.Series, from_unit: pd.Series, to_u
 
 
 def transport_costs(
-    resource: pd.Series, quantity: pd.Series, distance_km: pd.Series, taxonomy: Taxonomy
+    resource: pd.Series, quantity: pd.Series, distance_km: pd.Series, taxonomy: Taxonomy,
+    *, mode: pd.Series | None = None,
 ) -> pd.DataFrame:
     """Yearly transport cost (EUR) and emissions (t CO2) per link.
 
-    Trucks cost ``cost_eur_per_unit_km * quantity * distance`` and emit
-    ``co2_kg_per_unit_km * quantity * distance``. Pipes cost their annualised
-    capital (``capex_eur_per_m * length``, times the capital recovery factor
-    of the mode's interest rate and lifetime); heat pipes take their cost per
-    metre from the capacity class of the yearly heat. NaN when the quantity is
-    unknown.
+    Trucks and ships cost ``cost_eur_per_unit_km * quantity * distance`` plus
+    ``handling_eur_per_unit * quantity`` (loading and unloading at the
+    ports), and emit ``co2_kg_per_unit_km * quantity * distance``. Pipes cost
+    their annualised capital (``capex_eur_per_m * length``, times the capital
+    recovery factor of the mode's interest rate and lifetime); heat pipes
+    take their cost per metre from the capacity class of the yearly heat. NaN
+    when the quantity is unknown. ``mode`` names each link's mode; the
+    resource's own mode by default.
     """
-    mode_names = resource.map(taxonomy.resources["transport_mode"])
+    mode_names = resource.map(taxonomy.resources["transport_mode"]) if mode is None else mode
     modes = taxonomy.modes.loc[mode_names]
     modes.index = resource.index
     q = quantity.astype(float)
     d = distance_km.astype(float)
-    variable = modes["cost_eur_per_unit_km"].fillna(0.0) * q * d
+    handling = pd.to_numeric(modes.get("handling_eur_per_unit", pd.Series(np.nan, index=modes.index))).fillna(0.0)
+    variable = modes["cost_eur_per_unit_km"].fillna(0.0) * q * d + handling * q
     capex_per_m = modes["capex_eur_per_m"].copy()
     is_heat = mode_names.eq("heat_pipe")
     if is_heat.any():
@@ -122,6 +127,44 @@ def transport_costs(
         },
         index=resource.index,
     )
+
+
+def choose_modes(candidates: pd.DataFrame, taxonomy: Taxonomy) -> pd.DataFrame:
+    """Road or sea for each candidate: the cheaper per unit where ships can serve it.
+
+    A candidate with a sea route (``sea_km``, see
+    :func:`geo.matching.find_candidates`) goes by ship (mode
+    :data:`geo.settings.SHIP_MODE`) when it has no road route within its limit, or when
+    the ship's handling plus its cost per unit-km over the sea route is below
+    the truck's cost per unit-km over the road. Per unit, so the choice holds
+    whatever the quantity.
+
+    Returns
+    -------
+    DataFrame
+        Index-aligned ``transport_mode`` and, changed for links by sea,
+        ``distance_km`` (the sea route), ``travel_time_min`` (at
+        :data:`geo.settings.SHIP_SPEED_KMH`), ``distance_source``
+        (``'sea (estimated)'``) and ``max_distance_km``
+        (:data:`geo.settings.SHIP_MAX_KM`).
+    """
+    own = candidates["supply_resource"].map(taxonomy.resources["transport_mode"])
+    out = candidates[["distance_km", "travel_time_min", "distance_source", "max_distance_km"]].copy()
+    out.insert(0, "transport_mode", own)
+    sea = _column(candidates, "sea_km", np.nan).astype(float)
+    if sea.isna().all() or settings.SHIP_MODE not in taxonomy.modes.index:
+        return out
+    ship = taxonomy.modes.loc[settings.SHIP_MODE]
+    per_unit_ship = float(pd.to_numeric(ship.get("handling_eur_per_unit"), errors="coerce") or 0.0) \
+        + float(ship["cost_eur_per_unit_km"]) * sea
+    per_unit_road = own.map(taxonomy.modes["cost_eur_per_unit_km"]).astype(float) * candidates["distance_km"]
+    by_sea = sea.notna() & (per_unit_road.isna() | (per_unit_ship < per_unit_road))
+    out.loc[by_sea, "transport_mode"] = settings.SHIP_MODE
+    out.loc[by_sea, "distance_km"] = sea[by_sea]
+    out.loc[by_sea, "travel_time_min"] = sea[by_sea] / settings.SHIP_SPEED_KMH * 60.0
+    out.loc[by_sea, "distance_source"] = "sea (estimated)"
+    out.loc[by_sea, "max_distance_km"] = settings.SHIP_MAX_KM
+    return out
 
 
 def _heat_pipe_capex(mwh_per_yr: pd.Series, taxonomy: Taxonomy) -> pd.Series:
@@ -172,8 +215,12 @@ def score_links(
     """
     w = weights if weights is not None else ScoringWeights()
     precedents = precedents if precedents is not None else load_precedents()
+    candidates = candidates.copy()
+    route = choose_modes(candidates, taxonomy)
+    candidates[route.columns[1:]] = route[route.columns[1:]]
     qty = matchable_quantity(candidates, taxonomy)
-    transport = transport_costs(candidates["supply_resource"], qty["quantity"], candidates["distance_km"], taxonomy)
+    transport = transport_costs(candidates["supply_resource"], qty["quantity"], candidates["distance_km"], taxonomy,
+                                mode=route["transport_mode"])
     factors = taxonomy.resources.loc[candidates["supply_resource"]]
     avoided = qty["quantity"] * factors["avoided_co2_kg_per_unit"].to_numpy() / 1000.0
     gross = qty["quantity"] * factors["value_eur_per_unit"].to_numpy()
@@ -341,12 +388,15 @@ def explain(links: pd.DataFrame, taxonomy: Taxonomy) -> pd.Series:
         [basis == "supply only", basis == "demand only"],
         [" (the supplier's amount)", " (the receiver's stated need)"], "",
     )
-    estimated = np.where(links["distance_source"].to_numpy(dtype=object) == "estimate", " (estimated)", "")
+    source = links["distance_source"].to_numpy(dtype=object)
+    estimated = np.where((source == "estimate") | (source == "sea (estimated)"), " (estimated)", "")
+    by = np.where(source == "sea (estimated)", "by sea", "by road")
     parts = {
         "s": links["supply_name"].to_numpy(dtype=object),
         "d": links["demand_name"].to_numpy(dtype=object),
         "w": links["resource"].map(plain).to_numpy(dtype=object),
         "km": _texts(links["distance_km"].round(), _whole),
+        "by": by,
         "est": estimated,
         "a": about,
         "q": _texts(_round_two(links["quantity"].to_numpy(dtype=float)), _format_rounded),
@@ -387,14 +437,14 @@ def _afterword(links: pd.DataFrame) -> pd.Series:
 # One template per kind of link; filled column-wise with str.format (fast, and
 # user text is inserted as text, never interpreted).
 _SENTENCES = {
-    "unknown": "{} could supply {} to {}, {} km away by road{}; quantities are not known yet, and {}.",
-    "gain": "{} could supply {} {} {}{} of {} to {}, {} km away by road{}, saving {} {} t CO2 and EUR {} a year; {}.",
-    "loss": ("{} could supply {} {} {}{} of {} to {}, {} km away by road{}, saving {} {} t CO2 a year "
+    "unknown": "{} could supply {} to {}, {} km away {}{}; quantities are not known yet, and {}.",
+    "gain": "{} could supply {} {} {}{} of {} to {}, {} km away {}{}, saving {} {} t CO2 and EUR {} a year; {}.",
+    "loss": ("{} could supply {} {} {}{} of {} to {}, {} km away {}{}, saving {} {} t CO2 a year "
              "at a net cost of EUR {}; {}."),
 }
 _FIELDS = {
-    "unknown": ["s", "w", "d", "km", "est", "why"],
-    "gain": ["s", "a", "q", "u", "who", "w", "d", "km", "est", "a", "co2", "eur", "why"],
+    "unknown": ["s", "w", "d", "km", "by", "est", "why"],
+    "gain": ["s", "a", "q", "u", "who", "w", "d", "km", "by", "est", "a", "co2", "eur", "why"],
 }
 _FIELDS["loss"] = _FIELDS["gain"]
 

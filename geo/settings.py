@@ -100,6 +100,28 @@ class ScoringWeights:
     )
 
 
+#: Transport modes whose resources may also go by ship between two facilities
+#: with a quay (the ``quay`` facility column): dry bulk by-products such as
+#: fly ash, slag and gypsum (Asnæs power station's fly ash went to Aalborg
+#: Portland by sea, [K15]).
+SHIP_FROM_MODES = ("truck_bulk",)
+
+#: The transport mode (``transport_modes.csv``) of bulk shipped between two
+#: quays; without that row in the knowledge base, nothing goes by ship.
+SHIP_MODE = "ship_bulk"
+
+#: Longest sea route (km) searched for a ship link: a day or two of short-sea
+#: shipping, which covers the Baltic Sea from the Bothnian Bay to the Danish
+#: straits; an assumption.
+SHIP_MAX_KM = 800.0
+
+#: Sea route over great-circle distance between two quays (coasts, fairways and
+#: archipelagos make ships go round); an assumption, see data/knowledge/SOURCES.md.
+SEA_DETOUR_FACTOR = 1.3
+
+#: Average speed of a short-sea bulk ship (km/h, about 11 knots) for travel times.
+SHIP_SPEED_KMH = 20.0
+
 #: Two facilities closer than this (km, straight line) are on one site: their
 #: links are flagged ``same site`` (shown, not demoted).
 SAME_SITE_KM = 0.3

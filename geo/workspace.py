@@ -23,7 +23,8 @@ from geo import settings
 __all__ = ["FACILITY_FIELDS", "FLOW_FIELDS", "Workspace"]
 
 #: Columns written for each table, in the engine's input format.
-FACILITY_FIELDS = ["facility_id", "name", "lat", "lon", "nace", "country", "cluster", "operator", "source", "notes"]
+FACILITY_FIELDS = ["facility_id", "name", "lat", "lon", "nace", "country", "cluster", "operator", "quay", "source",
+                   "notes"]
 FLOW_FIELDS = ["facility_id", "direction", "resource", "quantity", "unit", "ewc", "description",
                "max_distance_km", "confidential", "partners", "source"]
 
