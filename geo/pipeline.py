@@ -16,6 +16,7 @@ import pandas as pd
 import shapely
 
 from geo import settings
+from geo.allocation import ALLOCATION_COLUMNS, allocate, allocation_totals
 from geo.inference import infer_flows
 from geo.matching import CandidateStats, find_candidates
 from geo.schema import Dataset
@@ -37,6 +38,7 @@ LINK_COLUMNS = [
     "co2_saved_t_per_yr", "value_eur_per_yr", "basis", "why",
     "part_co2", "part_value", "part_distance", "part_compatibility", "part_precedent", "confidence",
     "score_driver", "precedent_parks", "precedent_at", "existing", "same_operator", "same_site",
+    *ALLOCATION_COLUMNS,
     "transport_mode", "transport_cost_eur_per_yr", "transport_co2_t_per_yr",
     "avoided_co2_t_per_yr", "gross_value_eur_per_yr", "rule", "strength", "reason", "rule_source",
     "supply_flow_id", "supply_quantity", "supply_unit", "supply_ewc", "supply_description",
@@ -70,6 +72,11 @@ class MatchResult:
         Facility ids with no flow at all in the run.
     total_links : int
         Links found before ``top`` cut the list.
+    totals : DataFrame
+        What the links carry per year once each supply and demand is
+        allocated once (:func:`geo.allocation.allocation_totals`), one row per
+        link status (new, existing, same operator, same site), over all links
+        found (not only the ``top``).
     """
 
     links: pd.DataFrame
@@ -79,6 +86,7 @@ class MatchResult:
     not_inferred: pd.DataFrame = field(default_factory=pd.DataFrame)
     without_flows: list[str] = field(default_factory=list)
     total_links: int = 0
+    totals: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def match(
@@ -149,6 +157,7 @@ def _match(
     scored = score_links(candidates, taxonomy, weights=weights, precedents=precedents)
     kept = [c for c in LINK_COLUMNS if c not in ("rank", "why")]
     scored = scored.assign(**{c: "" for c in kept if c not in scored.columns})  # facility fields a file lacks
+    scored[list(ALLOCATION_COLUMNS)] = allocate(scored, taxonomy)
     ranked = rank_links(scored, top=top, columns=kept)
     ranked.insert(LINK_COLUMNS.index("why"), "why", explain(ranked, taxonomy))
     return MatchResult(
@@ -159,6 +168,7 @@ def _match(
         not_inferred=not_inferred,
         without_flows=without,
         total_links=len(scored),
+        totals=allocation_totals(scored, group_by="status"),
     )
 
 

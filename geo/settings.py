@@ -102,8 +102,8 @@ class ScoringWeights:
 
 #: Transport modes whose resources may also go by ship between two facilities
 #: with a quay (the ``quay`` facility column): dry bulk by-products such as
-#: fly ash, slag and gypsum (Asnæs power station's fly ash went to Aalborg
-#: Portland by sea, [K15]).
+#: fly ash, slag and gypsum, which small bulk ships carry across the Baltic in
+#: lots of a few thousand tonnes (data/knowledge/SOURCES.md, [SEA2]).
 SHIP_FROM_MODES = ("truck_bulk",)
 
 #: The transport mode (``transport_modes.csv``) of bulk shipped between two
@@ -116,10 +116,13 @@ SHIP_MODE = "ship_bulk"
 SHIP_MAX_KM = 800.0
 
 #: Sea route over great-circle distance between two quays (coasts, fairways and
-#: archipelagos make ships go round); an assumption, see data/knowledge/SOURCES.md.
+#: archipelagos make ships go round). No published ratio was found; an
+#: assumption [K24] (GLEC's +15 % for sailed over shortest sea distance
+#: comes on top of a sea route, not of a great circle).
 SEA_DETOUR_FACTOR = 1.3
 
-#: Average speed of a short-sea bulk ship (km/h, about 11 knots) for travel times.
+#: Average speed of a short-sea bulk ship (km/h, about 11 knots) for travel
+#: times, port time not included; an assumption [K24].
 SHIP_SPEED_KMH = 20.0
 
 #: Two facilities closer than this (km, straight line) are on one site: their

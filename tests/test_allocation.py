@@ -170,7 +170,11 @@ def test_three_suppliers_competing_for_one_demand_fill_it_once(tax):
     assert near.endswith("this link gets 60,000 t/yr")
     far = allocation["allocation_note"][links["supply_name"] == "Far"].item()
     assert far.endswith("this link gets 0 of its 60,000 t/yr; links with a higher net benefit take the demand")
-    totals = allocation_totals(links.join(allocation))
+    # match allocates too: the same shares, and the totals count the demand once
+    result = match(Dataset(fac, flows), taxonomy=tax)
+    assert dict(zip(result.links["supply_name"], result.links["allocated_quantity"])) == pytest.approx(got)
+    assert result.totals["quantity_t_per_yr"].sum() == pytest.approx(60_000)
+    totals = allocation_totals(links.drop(columns=list(allocation.columns)).join(allocation))
     assert totals.loc["all links", "quantity_t_per_yr"] == pytest.approx(60_000)
     assert totals.loc["all links", "co2_saved_t_per_yr"] == pytest.approx(
         links["co2_saved_t_per_yr"][links["supply_name"] == "Near"].item())

@@ -67,9 +67,11 @@ def test_published_and_typical_figures_are_told_apart(raw):
 def test_matching_the_demo_gives_over_100_ranked_links(demo):
     links = match(demo).links
     assert len(links) >= 100
-    # new opportunities first, best first; then links within one operator and running exchanges
-    for status in links["status"].unique():
-        assert links.loc[links["status"] == status, "score"].is_monotonic_decreasing
+    # new opportunities first, best first; then links within one operator and running exchanges; within each,
+    # links that the regional allocation leaves empty follow those that carry something
+    tier = links["allocated_quantity"].eq(0)
+    for _, group in links.groupby([links["status"], tier], sort=False):
+        assert group["score"].is_monotonic_decreasing
     assert links["status"].map({"new": 0, "same site": 0, "same operator": 1, "existing": 2}).is_monotonic_increasing
     assert links["why"].str.len().gt(20).all()
     assert links["supply_facility_id"].nunique() >= 40
