@@ -10,6 +10,7 @@ import pandas as pd
 import streamlit as st
 
 from app_pages import state
+from geo.allocation import allocation_totals, totals_text
 from geo.export import write_links
 from geo.pipeline import method_notes
 from layers.html import standalone_map
@@ -42,6 +43,10 @@ involved = facilities[facilities["facility_id"].isin(set(links["supply_facility_
 st.title("Shortlist")
 st.caption(f"{len(links)} links match the filters (of {len(loaded.links)}). Click a column header to sort. "
            "Exports hold exactly these rows, in the chosen view.")
+if filters.view == "full" and len(links):  # the public views give no sums that could add up to a hidden flow
+    new = links[links["status"] != "existing"] if "status" in links else links
+    st.caption("Counted once over the region (competing links share each supply and demand): "
+               + totals_text(allocation_totals(new).iloc[0]) + ", in the links shown that do not run yet.")
 st.dataframe(links[[c for c in SHOWN if c in links]], hide_index=True, width="stretch",
              column_config={"why": st.column_config.TextColumn("why", width="large")})
 

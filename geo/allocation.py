@@ -32,6 +32,7 @@ __all__ = [
     "TIE_BREAK",
     "allocate",
     "allocation_totals",
+    "totals_text",
 ]
 
 #: Price (EUR per t CO2) at which saved CO2 enters the ``net_benefit``
@@ -575,3 +576,15 @@ def allocation_totals(
     else:
         keys = [links[column] for column in group_by]
     return frame.groupby(keys, dropna=False, sort=True).sum()
+
+
+def totals_text(totals: pd.Series) -> str:
+    """One row of :func:`allocation_totals` as words: ``'12,000 t/yr and 40,000 MWh/yr, saving 9,100 t CO2 ...'``."""
+    amounts = [f"{approx(totals[column])} {unit}" for column, unit in
+               (("quantity_t_per_yr", "t/yr"), ("quantity_mwh_per_yr", "MWh/yr"), ("quantity_m3_per_yr", "m3/yr"))
+               if totals.get(column, 0) > 0]
+    if not amounts:
+        return "nothing allocated (quantities unknown)"
+    moved = amounts[0] if len(amounts) == 1 else ", ".join(amounts[:-1]) + " and " + amounts[-1]
+    return (f"{moved} in {int(totals['links'])} links, saving {approx(totals['co2_saved_t_per_yr'])} t CO2 "
+            f"and EUR {approx(totals['value_eur_per_yr'])} a year (net)")

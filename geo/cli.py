@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from geo import settings
+from geo.allocation import totals_text
 from geo.dataset import load_dataset
 from geo.errors import GeoError, InputError, NetworkError
 from geo.export import check_output_path, write_links
@@ -257,6 +258,8 @@ def _print_summary(result: MatchResult, args: argparse.Namespace) -> None:
         f"{result.total_links} links",
         file=sys.stderr,
     )
+    for status, row in result.totals.iterrows():
+        print(f"allocated once over the region, {status} links: {totals_text(row)}", file=sys.stderr)
     if s.by_road:
         print(f"{s.by_road} pairs measured on the road network, {s.estimated} estimated "
               "(an end outside the network's area)", file=sys.stderr)

@@ -16,7 +16,7 @@ import pandas as pd
 import shapely
 
 from geo import settings
-from geo.allocation import ALLOCATION_COLUMNS, allocate, allocation_totals
+from geo.allocation import ALLOCATION_COLUMNS, CARBON_PRICE_EUR_PER_T, allocate, allocation_totals
 from geo.inference import infer_flows
 from geo.matching import CandidateStats, find_candidates
 from geo.schema import Dataset
@@ -204,6 +204,13 @@ def method_notes(*, facilities: str = "", flows: str = "", infer: bool = True, m
         "distance": distance,
         "travel time": time,
         "score weights": (f"CO2 {weights.co2}, value {weights.value}, distance {weights.distance}, "
-                          f"compatibility {weights.compatibility}"),
+                          f"compatibility {weights.compatibility}, precedent {weights.precedent} "
+                          "(documented exchanges of industrial parks, data/knowledge/precedents.csv)"),
+        "allocation": ("one linear program shares every supply and demand once among competing links, maximising "
+                       f"net value plus CO2 saved at EUR {CARBON_PRICE_EUR_PER_T:g}/t (allocated_* columns); "
+                       "links it leaves empty rank after those that carry something"),
+        "transport": (f"truck, pipe or heat pipe by resource; bulk between two facilities with a quay by ship "
+                      f"when cheaper, sea route {settings.SEA_DETOUR_FACTOR:g} x the straight line, "
+                      f"up to {settings.SHIP_MAX_KM:g} km"),
         "knowledge base": "data/knowledge (see SOURCES.md)",
     }

@@ -70,12 +70,15 @@ def public_links(links: pd.DataFrame, *, everything: bool = False) -> pd.DataFra
     out.loc[rows, "demand_name"] = out.loc[rows, "demand_nace"].map(sector_label)
     out.loc[rows, "quantity_range"] = [quantity_range(q, u) for q, u in zip(out.loc[rows, "quantity"],
                                                                           out.loc[rows, "unit"], strict=True)]
-    for column in ("quantity", "supply_quantity", "demand_quantity", "co2_saved_t_per_yr", "value_eur_per_yr",
-                   "transport_cost_eur_per_yr", "transport_co2_t_per_yr", "avoided_co2_t_per_yr",
-                   "gross_value_eur_per_yr"):
+    for column in ("quantity", "quantity_low", "quantity_high", "supply_quantity", "demand_quantity",
+                   "co2_saved_t_per_yr", "value_eur_per_yr", "transport_cost_eur_per_yr", "transport_co2_t_per_yr",
+                   "avoided_co2_t_per_yr", "gross_value_eur_per_yr", "allocated_quantity",
+                   "allocated_co2_saved_t_per_yr", "allocated_value_eur_per_yr"):
         if column in out:
             out.loc[rows, column] = np.nan
-    for column in ("supply_description", "demand_description", "supply_flow_id", "demand_flow_id"):
+    for column in ("supply_description", "demand_description", "supply_flow_id", "demand_flow_id",
+                   "supply_operator", "demand_operator", "supply_quantity_note", "demand_quantity_note",
+                   "allocation_note"):
         if column in out:
             out.loc[rows, column] = ""
     for column in ("supply_facility_id", "demand_facility_id"):
