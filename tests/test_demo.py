@@ -91,3 +91,26 @@ def test_every_facility_lies_in_its_country():
         for code, other in countries.drop(index=row.country)["geometry"].items():
             depth = other.exterior.distance(row.geometry) if other.geom_type == "Polygon" else other.boundary.distance(row.geometry)
             assert not (other.contains(row.geometry) and depth > slack_m), f"{row.facility_id} lies in {code}"
+
+
+# wording of a description that says an exchange runs today, and of one that only says it could
+RUNS = re.compile(r"\b(?:delivered|sold|sells|bought|taken from|recovered by|digested at|sent back|returned from|"
+                  r"passed to|separated (?:at|as)|from the (?:adjacent|neighbouring))\b", re.I)
+MAYBE = re.compile(r"\b(?:could|can take|suitable|available|obtainable|potential|candidate)\b", re.I)
+
+
+def test_documented_exchanges_are_marked_existing_and_ranked_after_new_ones(demo):
+    links = match(demo).links
+    existing = links[links["status"] == "existing"]
+    # Tornion Voima's steam to Outokumpu, Boliden Kokkola's steam, Linde's hydrogen to Neste, Kakola's sludge to
+    # Gasum, the Harjavalta park's steam and acid, the Riihimäki and Salo waste exchanges and others (SOURCES.md)
+    assert len(existing) >= 15
+    flows = demo.flows.set_index("flow_id")
+    for link in existing.itertuples():
+        # the flow that names the other facility is of the link's resource and says that the exchange runs
+        naming = [(flows.loc[link.supply_flow_id], link.demand_facility_id, link.resource),
+                  (flows.loc[link.demand_flow_id], link.supply_facility_id, link.demand_resource)]
+        said = [flow["description"] for flow, other, resource in naming
+                if other in flow["partners"].split() and flow["resource"] == resource]
+        assert any(RUNS.search(text) and not MAYBE.search(text) for text in said), (link.supply_name, link.demand_name)
+    assert existing["rank"].min() > links.loc[links["status"] == "new", "rank"].max()
