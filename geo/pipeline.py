@@ -12,11 +12,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import shapely
 
 from geo import settings
 from geo.allocation import ALLOCATION_COLUMNS, CARBON_PRICE_EUR_PER_T, allocate, allocation_totals
+from geo.estimates import estimate_quantities
 from geo.inference import infer_flows
 from geo.matching import CandidateStats, find_candidates
 from geo.schema import Dataset
@@ -151,6 +153,7 @@ def _match(
     if infer:
         flows, not_inferred = infer_flows(dataset.facilities, flows, taxonomy)
         inferred = int((flows["basis"] == "inferred").sum())
+        flows = _sized(dataset.facilities, flows, taxonomy)
     with_flows = set(flows["facility_id"])
     without = [f for f in dataset.facilities["facility_id"] if f not in with_flows]
     candidates, stats = find_candidates(dataset.facilities, flows, taxonomy, max_km=max_km, network=network)
@@ -170,6 +173,23 @@ def _match(
         total_links=len(scored),
         totals=allocation_totals(scored, group_by="status"),
     )
+
+
+def _sized(facilities: gpd.GeoDataFrame, flows: pd.DataFrame, taxonomy: Taxonomy) -> pd.DataFrame:
+    """Inferred flows with a quantity and its range, estimated from what is known of their facility.
+
+    Only inferred flows are sized: a declared flow's blank quantity stays
+    unknown, as the user wrote it. ``estimate`` says what kind of estimate a
+    quantity is (``estimated``, ``sector typical``, or empty when stated or
+    unknown) and ``quantity_note`` how it was worked out.
+    """
+    est = estimate_quantities(facilities, flows, taxonomy)
+    inferred = (flows["basis"] == "inferred") & est["quantity_basis"].isin(["estimated", "sector typical"])
+    out = flows.assign(estimate="", quantity_low=np.nan, quantity_high=np.nan, quantity_note="")
+    for column in ("quantity", "quantity_low", "quantity_high", "quantity_note"):
+        out.loc[inferred, column] = est.loc[inferred, column]
+    out.loc[inferred, "estimate"] = est.loc[inferred, "quantity_basis"]
+    return out
 
 
 def link_lines(links: pd.DataFrame) -> gpd.GeoDataFrame:
