@@ -13,10 +13,17 @@ semicolon-separated CSV extracts into the engine's facilities and flows:
    ``x``/``y`` columns are used, in the coordinate system the rows that have
    both reveal (the Finnish extract uses ETRS-TM35FIN, EPSG:3067);
 4. non-hazardous waste transfers destined for recovery, summed over the
-   facility's latest year, become a declared supply of the resource typical
-   of its activity (the register does not say which waste it is), and
-   reported CO2 releases to air become ``gas.co2`` supply; each flow names its
-   origin in the ``origin`` column.
+   facility's latest year, become supplies of the resources typical of its
+   activity, the tonnes split by the shares of
+   ``data/knowledge/eprtr_waste_split.csv`` (the register does not say which
+   waste it is: a pulp mill's is taken as dregs and lime mud, ash and
+   sludge), and reported CO2 releases to air become ``gas.co2`` supply; each
+   flow names its origin in the ``origin`` column, which marks it as
+   register-derived for :func:`geo.inference.infer_flows`.
+
+The facility keeps its Annex I activity as ``eprtr_activity``, so that a
+sector profile keyed by the activity (``eprtr:5(d)`` for a landfill) can
+refine the one its NACE class gives.
 
 Rows that cannot be used (no coordinates, unknown activity code, unusable
 quantity) are counted and listed in :class:`ImportReport`, never dropped
@@ -26,6 +33,7 @@ code.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,9 +44,10 @@ import pyogrio
 from pyproj import Transformer
 
 from geo import settings
-from geo.errors import InputError
+from geo.errors import InputError, KnowledgeBaseError
+from geo.taxonomy import activity_prefixes
 
-__all__ = ["ImportReport", "EprtrImport", "check_output_path", "import_eprtr", "write_geopackage"]
+__all__ = ["ImportReport", "EprtrImport", "check_output_path", "import_eprtr", "waste_split", "write_geopackage"]
 
 FACILITY_FIELDS = ("Facility_INSPIRE_ID", "nameOfFeature", "mainActivityCode", "pointGeometryLon",
                    "pointGeometryLat", "countryCode", "reportingYear")
@@ -145,7 +154,7 @@ def import_eprtr(
     flows = []
     if waste_transfers is not None:
         transfers = _read(waste_transfers, TRANSFER_FIELDS, report)
-        flows.append(_waste_supply(transfers, str(waste_transfers), facilities, register_ids, activities, report))
+        flows.append(_waste_supply(transfers, str(waste_transfers), facilities, register_ids, report))
     if releases is not None:
         released = _read(releases, RELEASE_FIELDS, report)
         flows.append(_co2_supply(released, str(releases), facilities, register_ids, report))
@@ -205,6 +214,50 @@ def _read(path: str | Path, required: tuple[str, ...], report: ImportReport) -> 
 def _activities() -> pd.DataFrame:
     table = pd.read_csv(settings.KNOWLEDGE_DIR / "eprtr_activities.csv", dtype=str, keep_default_na=False)
     return table.set_index("activity")
+
+
+def waste_split() -> pd.DataFrame:
+    """The assumed make-up of each activity's recovered non-hazardous waste.
+
+    An activity may carry several splits: rows with a ``name_pattern`` (a
+    case-insensitive regular expression) apply to facilities whose name
+    matches it, such as a biogas plant among the sorting plants and
+    digesters that share activity 5(c); the rows without one apply to the
+    rest.
+
+    Returns
+    -------
+    DataFrame
+        ``activity``, ``name_pattern`` ('' for the default split),
+        ``resource``, ``share`` (0..1, summing to 1 per activity and
+        pattern), ``note``, ``source``, from
+        ``data/knowledge/eprtr_waste_split.csv``, in file order.
+
+    Raises
+    ------
+    KnowledgeBaseError
+        When a split's shares do not sum to 1, a share is not a number in
+        (0, 1], or a pattern is not a valid regular expression.
+    """
+    path = settings.KNOWLEDGE_DIR / "eprtr_waste_split.csv"
+    table = pd.read_csv(path, dtype=str, keep_default_na=False)
+    if "name_pattern" not in table.columns:
+        table.insert(1, "name_pattern", "")
+    table["share"] = pd.to_numeric(table["share"], errors="coerce")
+    problems = [f"{a}: share {s!r} is not in (0, 1]" for a, s in zip(table["activity"], table["share"], strict=True)
+                if not 0 < s <= 1]
+    for (activity, pattern), shares in table.groupby(["activity", "name_pattern"], sort=False)["share"]:
+        if abs(shares.sum() - 1) > 1e-6:
+            which = f"{activity} ({pattern})" if pattern else activity
+            problems.append(f"{which}: shares sum to {shares.sum():g}, not 1")
+    for pattern in table["name_pattern"].unique():
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            problems.append(f"name pattern {pattern!r} is not a regular expression ({exc})")
+    if problems:
+        raise KnowledgeBaseError(f"{path}: " + "; ".join(problems))
+    return table
 
 
 def _problem(report: ImportReport, file: str, rows, column: str, values, problem: str, action: str) -> None:
@@ -346,7 +399,7 @@ def _latest_year(rows: pd.DataFrame) -> pd.DataFrame:
 
 
 def _waste_supply(rows: pd.DataFrame, file: str, facilities: pd.DataFrame, register_ids: set[str],
-                  activities: pd.DataFrame, report: ImportReport) -> pd.DataFrame:
+                  report: ImportReport) -> pd.DataFrame:
     rows = _linked(rows, file, facilities, register_ids, report, "waste-transfer")
     wanted = (rows["wasteClassificationCode"].str.upper() == "NONHW") & (rows["wasteTreatmentCode"].str.upper() == "R")
     rows = rows[wanted].copy()
@@ -357,27 +410,55 @@ def _waste_supply(rows: pd.DataFrame, file: str, facilities: pd.DataFrame, regis
     rows = _latest_year(rows[~bad & rows["_year"].notna()])
     total = rows.groupby("facility_id").agg(t=("_t", "sum"), year=("reportingYear", "first"), n=("_t", "size"))
     total = total[total["t"] > 0]
-    activity = facilities.set_index("facility_id")["eprtr_activity"].reindex(total.index)
-    resource = activity.map(activities["waste_resource"])
-    untyped = resource.isna()
+    split = waste_split()
+    named = facilities.set_index("facility_id")[["eprtr_activity", "name"]].reindex(total.index)
+    keys = [_split_key(a, n, split) for a, n in zip(named["eprtr_activity"], named["name"], strict=True)]
+    total["split"] = [k[0] for k in keys]
+    total["name_pattern"] = [k[1] for k in keys]
+    untyped = total["split"].isna()
     if untyped.any():
         report.notes.append(f"{int(untyped.sum())} facilities with recovered waste but an unknown activity: "
                             "no resource can be assumed, so their waste is not turned into supply")
-    total, resource = total[~untyped], resource[~untyped]
+    parts = (total[~untyped].rename_axis("facility_id").reset_index()
+             .merge(split, left_on=["split", "name_pattern"], right_on=["activity", "name_pattern"], how="inner",
+                    sort=False))
+    typical = np.where(parts["name_pattern"] != "", "the share typical of its kind of plant under activity ",
+                       "the share typical of activity ")
+    described = ("Non-hazardous waste sent off site for recovery in " + parts["year"] + " ("
+                 + parts["n"].astype(str) + " transfer record(s), " + parts["t"].round(1).map("{:g}".format)
+                 + " t in all): " + (parts["share"] * 100).round().astype(int).astype(str) + "% taken as "
+                 + parts["note"].str.lower() + ", " + typical + parts["split"]
+                 + "; the register does not name the waste")
     return pd.DataFrame({
-        "facility_id": total.index,
+        "facility_id": parts["facility_id"].to_numpy(),
         "direction": "supply",
-        "resource": resource.to_numpy(),
-        "quantity": total["t"].round(1).to_numpy(),
+        "resource": parts["resource"].to_numpy(),
+        "quantity": (parts["t"] * parts["share"]).round(1).to_numpy(),
         "unit": "t/yr",
         "ewc": "",
-        "description": ("Non-hazardous waste sent off site for recovery in " + total["year"]
-                        + " (" + total["n"].astype(str) + " transfer record(s)); the register does not name the"
-                        " waste, the resource is the one typical of the activity").to_numpy(),
+        "description": described.to_numpy(),
         "max_distance_km": np.nan,
         "confidential": False,
-        "origin": ("E-PRTR waste transfers " + total["year"] + ": NONHW, R").to_numpy(),
+        "origin": ("E-PRTR waste transfers " + parts["year"] + ": NONHW, R").to_numpy(),
     })
+
+
+def _split_key(activity, name, split: pd.DataFrame) -> tuple[str | float, str]:
+    """The waste split a facility takes: (activity or nearest heading that has one, name pattern).
+
+    Within that activity the first name pattern matching the facility's
+    name wins, else the default split (''). (NaN, '') when no heading has a split.
+    """
+    known = set(split["activity"])
+    for code in activity_prefixes(activity if isinstance(activity, str) else ""):
+        if code in known:
+            patterns = [p for p in split.loc[split["activity"] == code, "name_pattern"].unique() if p]
+            text = name if isinstance(name, str) else ""
+            for pattern in patterns:
+                if re.search(pattern, text, flags=re.IGNORECASE):
+                    return code, pattern
+            return code, ""
+    return np.nan, ""
 
 
 def _co2_supply(rows: pd.DataFrame, file: str, facilities: pd.DataFrame, register_ids: set[str],

@@ -5,13 +5,22 @@ hierarchical codes (``heat.steam`` under ``heat``), each resource's unit,
 default maximum transport distance, transport mode and economic and emission
 factors; the transport modes and heat-pipe costs; unit conversions; the map
 from European List of Waste (EWC) codes to resources; the compatibility rules
-that let one resource serve a demand for another; and the NACE sector profiles
+that let one resource serve a demand for another; and the sector profiles
 used to infer flows. Sources of every figure are in ``data/knowledge/SOURCES.md``.
+
+A sector profile is keyed either by a NACE Rev. 2 code (``35.11``, ``35``) or
+by an activity of Annex I of the E-PRTR Regulation (``eprtr:5(d)``). For a
+facility the most specific key wins: its E-PRTR activity (``4(a)(viii)``, then
+``4(a)``), then its NACE class, group and division. A profile may state that
+nothing is typical of a key (a row with direction ``none`` and no resource), so
+that a heterogeneous activity such as "disposal of non-hazardous waste" does
+not fall back on a NACE profile that fits only some of its facilities.
 """
 
 from __future__ import annotations
 
 import difflib
+import re
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from pathlib import Path
@@ -22,10 +31,18 @@ import pandas as pd
 from geo import settings
 from geo.errors import KnowledgeBaseError
 
-__all__ = ["Taxonomy", "load_taxonomy", "resource_group", "UNITS"]
+__all__ = ["ACTIVITY_PREFIX", "NO_FLOWS", "Taxonomy", "activity_prefixes", "load_taxonomy", "resource_group", "UNITS"]
 
 #: The units a flow may be stated in.
 UNITS = ("t/yr", "MWh/yr", "m3/yr")
+
+#: Prefix of a sector-profile key naming an E-PRTR Annex I activity (``eprtr:5(d)``).
+ACTIVITY_PREFIX = "eprtr:"
+
+#: Direction of a profile row saying that no flow is typical of its key.
+NO_FLOWS = "none"
+
+_ACTIVITY_RE = re.compile(r"^\d{1,2}(\([a-z]\))?(\([ivx]+\))?$")
 
 _FILES = {
     "resources": "resources.csv",
@@ -57,7 +74,11 @@ class Taxonomy:
     ewc : Series
         Resource code by six-digit EWC code.
     profiles : DataFrame
-        Sector profiles (nace, direction, resource, note, source).
+        Sector profiles keyed by NACE code: ``nace``, ``direction``
+        (``supply``, ``demand`` or ``none``), ``resource``, ``note``, ``source``.
+    activity_profiles : DataFrame
+        Sector profiles keyed by E-PRTR Annex I activity: the same columns
+        with ``activity`` (``5(d)``) in place of ``nace``.
     """
 
     resources: pd.DataFrame
@@ -67,6 +88,7 @@ class Taxonomy:
     rules: pd.DataFrame
     ewc: pd.Series
     profiles: pd.DataFrame
+    activity_profiles: pd.DataFrame
 
     # -- codes ---------------------------------------------------------------
 
@@ -198,9 +220,36 @@ class Taxonomy:
                 return code
         return None
 
+    def profile_key(self, nace: str, activity: str = "") -> str | None:
+        """The key of the profile that describes a facility, most specific first.
+
+        An E-PRTR activity with a profile of its own wins (``eprtr:4(a)(viii)``,
+        then ``eprtr:4(a)``), since the register states the activity while the
+        NACE class of a register facility is only derived from it; otherwise
+        the NACE code decides as in :meth:`profile_code_for_nace`. None when
+        nothing matches.
+        """
+        for code in activity_prefixes(activity):
+            if code in self._activity_codes:
+                return ACTIVITY_PREFIX + code
+        return self.profile_code_for_nace(nace) if nace else None
+
+    @cached_property
+    def profile_rows(self) -> pd.DataFrame:
+        """Every profile row with its ``key`` (``35.11`` or ``eprtr:5(d)``); ``none`` rows dropped."""
+        nace = self.profiles.rename(columns={"nace": "key"})
+        activity = self.activity_profiles.rename(columns={"activity": "key"})
+        activity = activity.assign(key=ACTIVITY_PREFIX + activity["key"])
+        rows = pd.concat([nace, activity], ignore_index=True)
+        return rows[rows["direction"] != NO_FLOWS].reset_index(drop=True)
+
     @cached_property
     def _profile_codes(self) -> frozenset[str]:
         return frozenset(self.profiles["nace"])
+
+    @cached_property
+    def _activity_codes(self) -> frozenset[str]:
+        return frozenset(self.activity_profiles["activity"])
 
 
 def resource_group(codes: pd.Series) -> pd.Series:
@@ -210,6 +259,20 @@ def resource_group(codes: pd.Series) -> pd.Series:
     group's, so this needs no lookup.
     """
     return codes.str.split(".").str[0]
+
+
+def activity_prefixes(activity: str) -> list[str]:
+    """``4(a)(viii)`` -> ``['4(a)(viii)', '4(a)']``: the activity, then the headings above it.
+
+    The bare section number (``4``) is left out: a section spans sectors as
+    different as fertilisers and explosives.
+    """
+    code = str(activity or "").replace(" ", "").lower()
+    out = []
+    while "(" in code:
+        out.append(code)
+        code = code[: code.rindex("(")]
+    return out
 
 
 def _nace_prefixes(nace: str) -> list[str]:
@@ -267,6 +330,11 @@ def load_taxonomy(directory: str | Path | None = None) -> Taxonomy:
     rules["strength"] = pd.to_numeric(rules["strength"])
     ewc = frames["ewc"].set_index("ewc")["resource"]
     _unique(ewc.index, folder / _FILES["ewc"])
+    profiles = frames["profiles"]
+    by_activity = profiles["nace"].str.startswith(ACTIVITY_PREFIX)
+    activity_profiles = profiles[by_activity].rename(columns={"nace": "activity"})
+    activity_profiles = activity_profiles.assign(
+        activity=activity_profiles["activity"].str[len(ACTIVITY_PREFIX):]).reset_index(drop=True)
     taxonomy = Taxonomy(
         resources=resources,
         modes=modes,
@@ -274,7 +342,8 @@ def load_taxonomy(directory: str | Path | None = None) -> Taxonomy:
         conversions=conversions,
         rules=rules,
         ewc=ewc,
-        profiles=frames["profiles"],
+        profiles=profiles[~by_activity].reset_index(drop=True),
+        activity_profiles=activity_profiles,
     )
     _check(taxonomy, folder)
     return taxonomy
@@ -301,17 +370,31 @@ def _check(tax: Taxonomy, folder: Path) -> None:
         for column in ("max_distance_km", "avoided_co2_kg_per_unit", "value_eur_per_unit"):
             if pd.isna(row[column]):
                 problems.append(f"resources.csv: {code}: {column} is missing")
+    profiles = pd.concat([tax.profiles, tax.activity_profiles], ignore_index=True)
+    flowing = profiles[profiles["direction"] != NO_FLOWS]
     for name, codes in (
         ("compatibility.csv supply", tax.rules["supply"]),
         ("compatibility.csv demand", tax.rules["demand"]),
         ("ewc_map.csv", tax.ewc),
-        ("sector_profiles.csv", tax.profiles["resource"]),
+        ("sector_profiles.csv", flowing["resource"]),
         ("unit_conversions.csv", tax.conversions["resource"]),
     ):
         for code in sorted(set(codes) - tax.codes):
             problems.append(f"{name}: unknown resource {code!r}")
-    bad_dirs = set(tax.profiles["direction"]) - {"supply", "demand"}
+    bad_dirs = set(profiles["direction"]) - {"supply", "demand", NO_FLOWS}
     if bad_dirs:
         problems.append(f"sector_profiles.csv: unknown directions {sorted(bad_dirs)}")
+    for code in sorted(set(tax.activity_profiles["activity"])):
+        if not _ACTIVITY_RE.match(code):
+            problems.append(f"sector_profiles.csv: {ACTIVITY_PREFIX}{code} is not an E-PRTR activity code like 5(d)")
+    for column, prefix in (("nace", ""), ("activity", ACTIVITY_PREFIX)):
+        table = tax.profiles if column == "nace" else tax.activity_profiles
+        mixed = sorted(k for k, d in table.groupby(column)["direction"] if NO_FLOWS in set(d) and len(d) > 1)
+        for key in mixed:
+            problems.append(f"sector_profiles.csv: {prefix}{key} says 'none' but also lists flows")
+    repeated = profiles.assign(key=profiles["nace"].fillna("") + profiles["activity"].fillna(""))
+    repeated = repeated[repeated.duplicated(["key", "direction", "resource"])]
+    for key, direction, resource in repeated[["key", "direction", "resource"]].itertuples(index=False):
+        problems.append(f"sector_profiles.csv: {key} {direction} {resource} is listed twice")
     if problems:
         raise KnowledgeBaseError(f"{folder}: " + "; ".join(problems))

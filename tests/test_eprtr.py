@@ -8,8 +8,10 @@ from pyproj import Transformer
 
 from geo.cli import main
 from geo.dataset import load_dataset
-from geo.eprtr import import_eprtr, write_geopackage
+from geo.eprtr import import_eprtr, waste_split, write_geopackage
 from geo.errors import InputError
+from geo.inference import register_derived
+from geo.taxonomy import activity_prefixes
 from tests.conftest import shared
 
 HEADER = ("Facility_INSPIRE_ID;parentCompanyName;nameOfFeature;mainActivityCode;mainActivityName;"
@@ -93,16 +95,69 @@ def test_bad_rows_are_reported_with_file_row_column_and_kept_where_possible(extr
 def test_recovered_non_hazardous_waste_and_co2_become_supply_marked_with_their_origin(extract):
     result = import_eprtr(extract[0], waste_transfers=extract[1], releases=extract[2])
     flows = result.flows.set_index(["facility_id", "resource"])
-    mill = result.facilities.set_index("inspire_id").loc["ID/1.FACILITY", "facility_id"]
     power = result.facilities.set_index("inspire_id").loc["ID/2.FACILITY", "facility_id"]
-    # latest year only, NONHW + R only, summed
-    assert flows.loc[(mill, "mineral.lime_residues"), "quantity"] == pytest.approx(150.0)
-    assert flows.loc[(mill, "mineral.lime_residues"), "origin"] == "E-PRTR waste transfers 2023: NONHW, R"
-    assert flows.loc[(power, "mineral.fly_ash"), "quantity"] == pytest.approx(3000.0)
+    # latest year only, NONHW + R only, summed; a combustion plant's waste is taken as 60 % fly ash, 40 % bottom ash
+    assert flows.loc[(power, "mineral.fly_ash"), "quantity"] == pytest.approx(0.6 * 3000.0)
+    assert flows.loc[(power, "mineral.bottom_ash"), "quantity"] == pytest.approx(0.4 * 3000.0)
+    assert flows.loc[(power, "mineral.fly_ash"), "origin"] == "E-PRTR waste transfers 2023: NONHW, R"
     assert flows.loc[(power, "gas.co2"), "quantity"] == pytest.approx(250_000.0)
     assert flows.loc[(power, "gas.co2"), "origin"] == "E-PRTR releases 2023: CO2 to air"
     assert set(result.flows["direction"]) == {"supply"}
-    assert len(result.flows) == 3
+    assert register_derived(result.flows).all()
+
+
+def test_a_pulp_mill_recovered_waste_is_dregs_ash_and_sludge_not_fuel(extract):
+    result = import_eprtr(extract[0], waste_transfers=extract[1])
+    mill = result.facilities.set_index("inspire_id").loc["ID/1.FACILITY", "facility_id"]
+    supply = result.flows[result.flows["facility_id"] == mill].set_index("resource")["quantity"]
+    # 100.5 + 49.5 t of recovered non-hazardous waste in 2023, split by the shares of activity 6(a)
+    assert supply.to_dict() == pytest.approx(
+        {"mineral.lime_residues": 60.0, "mineral.fly_ash": 52.5, "organic.sludge": 37.5})
+    assert "material.refuse_derived_fuel" not in supply.index
+    described = result.flows.loc[result.flows["facility_id"] == mill, "description"]
+    assert described.str.contains("150 t in all").all() and described.str.contains("activity 6(a)", regex=False).all()
+
+
+def test_every_activity_has_a_waste_split_that_sums_to_one_over_known_resources(bundled):
+    split = waste_split()
+    assert set(split["resource"]) <= set(bundled.leaves.index)
+    assert (split.groupby(["activity", "name_pattern"])["share"].sum() - 1).abs().max() < 1e-9
+    # an activity with name-specific splits also has a default one
+    assert set(split["activity"]) == set(split.loc[split["name_pattern"] == "", "activity"])
+    activities = pd.read_csv("data/knowledge/eprtr_activities.csv", dtype=str)["activity"]
+    headings = {a for a in activities if any(p in set(split["activity"]) for p in activity_prefixes(a))}
+    assert headings == set(activities)
+    # demand references are never supplied
+    assert not set(split["resource"]) & {"mineral.aggregates", "mineral.cement_raw_materials", "biomass.solid_fuel"}
+
+
+def test_a_biogas_plant_among_waste_sites_supplies_digestate_not_scrap(tmp_path):
+    facilities = write(tmp_path / "f.csv", HEADER, [
+        "ID/1.FACILITY;Gas Oy;Gas Oy, Biokaasulaitos;5(c);Disposal;23.70;61.50;FI;2023;;",
+        "ID/2.FACILITY;Romu Oy;Romu Oy, Murskalaitos;5(c);Disposal;23.71;61.50;FI;2023;;",
+        "ID/3.FACILITY;Voima Oy;Voima Oy, tuhkan kaatopaikka;5(d);Landfill;23.72;61.50;FI;2023;;",
+    ])
+    transfers = write(tmp_path / "t.csv",
+                      "Facility_INSPIRE_ID;reportingYear;wasteClassificationCode;wasteTreatmentCode;totalWasteQuantityTNE",
+                      [f"ID/{i}.FACILITY;2023;NONHW;R;100" for i in (1, 2, 3)])
+    result = import_eprtr(facilities, waste_transfers=transfers)
+    by_name = result.flows.merge(result.facilities[["facility_id", "name"]], on="facility_id")
+    supplied = by_name.groupby("name")["resource"].apply(set).to_dict()
+    assert supplied["Gas Oy, Biokaasulaitos"] == {"organic.digestate"}
+    assert "material.metal_scrap" in supplied["Romu Oy, Murskalaitos"]
+    assert supplied["Voima Oy, tuhkan kaatopaikka"] == {"mineral.fly_ash", "mineral.bottom_ash"}
+
+
+def test_a_broken_split_is_refused(tmp_path, monkeypatch):
+    from geo import settings
+    from geo.errors import KnowledgeBaseError
+
+    (tmp_path / "eprtr_waste_split.csv").write_text(
+        "activity,resource,share,note,source\n"
+        "1(c),mineral.fly_ash,0.7,Ash,[T1]\n1(c),mineral.bottom_ash,0.4,Ash,[T1]\n")
+    monkeypatch.setattr(settings, "KNOWLEDGE_DIR", tmp_path)
+    with pytest.raises(KnowledgeBaseError, match=r"1\(c\): shares sum to 1.1"):
+        waste_split()
 
 
 def test_country_and_bbox_filters(extract):
@@ -134,7 +189,7 @@ def test_cli_import_then_match(extract, tmp_path, capsys):
                  "--releases", str(extract[2]), "--out", str(out)])
     assert code == 0
     captured = capsys.readouterr()
-    assert "wrote 5 facilities and 3 flows" in captured.out
+    assert "wrote 5 facilities and 6 flows" in captured.out
     assert "no usable coordinates" in captured.err
     assert main(["match", "--facilities", str(out), "--infer", "--out", str(tmp_path / "links.csv")]) == 0
     assert main(["import-eprtr", str(extract[0]), "--out", str(tmp_path / "x.csv")]) == 2
@@ -147,7 +202,7 @@ def test_the_finnish_register_gives_over_1000_facilities_that_match(tmp_path):
     assert result.facilities["inspire_id"].is_unique
     assert len(result.facilities) >= 1000
     assert (result.facilities["nace"] != "").all()
-    assert {"gas.co2", "mineral.fly_ash", "mineral.lime_residues"} <= set(result.flows["resource"])
+    assert {"gas.co2", "mineral.fly_ash", "mineral.lime_residues", "organic.sludge"} <= set(result.flows["resource"])
     inside = result.facilities.cx[19:32, 59:71]
     assert len(inside) == len(result.facilities)  # every point, x/y-derived ones included, lies in Finland's box
     out = tmp_path / "fi.gpkg"

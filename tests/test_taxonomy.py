@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from geo.errors import KnowledgeBaseError
-from geo.taxonomy import load_taxonomy
+from geo.taxonomy import activity_prefixes, load_taxonomy
 from tests.conftest import FIXTURE_KB, shared
 
 REQUIRED = """heat.steam heat.hot_water heat.low_temperature gas.co2 gas.hydrogen gas.biogas
@@ -46,6 +46,116 @@ def test_sector_profiles_cover_the_divisions_and_real_nace_codes(bundled):
     assert set(DIVISIONS) <= divisions
     nace = pd.read_csv(shared("codes", "nace_rev2.csv"), dtype=str)["Code"]
     assert set(bundled.profiles["nace"]) <= set(nace)
+
+
+def test_every_profile_line_has_a_source_and_activity_keys_are_register_activities(bundled):
+    profiles = pd.concat([bundled.profiles, bundled.activity_profiles])
+    assert (profiles["source"].str.match(r"^\[K\d+\]")).all()
+    assert (profiles["note"].str.len() > 3).all()
+    activities = pd.read_csv("data/knowledge/eprtr_activities.csv", dtype=str)["activity"]
+    assert set(bundled.activity_profiles["activity"]) <= set(activities)
+
+
+def _demands(tax, nace: str, activity: str = "") -> set[str]:
+    rows = tax.profile_rows[tax.profile_rows["key"] == tax.profile_key(nace, activity)]
+    return set(rows.loc[rows["direction"] == "demand", "resource"])
+
+
+def _accepts(tax, supply: str, nace: str, activity: str = "") -> bool:
+    """Whether a facility of this sector demands anything the supplied resource can serve."""
+    compat = tax.compatibility
+    serves = set(compat.loc[compat["supply_resource"] == supply, "demand_resource"])
+    return bool(serves & _demands(tax, nace, activity))
+
+
+FUELS = {"material.refuse_derived_fuel", "biomass.solid_fuel", "gas.natural_gas", "gas.fuel_gas", "chemical.solvents"}
+
+
+def test_power_stations_supply_steam_as_well_as_hot_water(bundled):
+    rows = bundled.profile_rows
+    power = rows[(rows["key"] == bundled.profile_key("35.11")) & (rows["direction"] == "supply")]
+    assert {"heat.steam", "heat.hot_water", "mineral.fly_ash"} <= set(power["resource"])
+    # the register's combustion plants (1(c) -> 35.11) get the same
+    assert bundled.profile_key("35.11", "1(c)") == "35.11"
+
+
+@pytest.mark.parametrize("nace, activity, what", [
+    ("38.21", "5(d)", "landfill"),
+    ("38.22", "5(a)", "hazardous-waste site"),
+    ("38.21", "5(c)", "disposal of non-hazardous waste"),
+    ("24.51", "2(d)", "foundry"),
+    ("24.51", "", "foundry known by NACE only"),
+    ("35.21", "", "biogas plant"),
+    ("47.11", "", "supermarket"),
+])
+def test_receivers_that_do_not_burn_waste_demand_no_solid_or_gas_fuel(bundled, nace, activity, what):
+    assert not (_demands(bundled, nace, activity) - {"chemical.solvents"}) & FUELS, what
+
+
+def test_landfill_and_mixed_waste_activities_refine_the_nace_profile(bundled):
+    assert bundled.profile_key("38.21", "5(d)") == "eprtr:5(d)"
+    assert bundled.profile_key("38.21", "5(b)") == "38.21"        # an incinerator keeps the NACE profile
+    assert "material.refuse_derived_fuel" in _demands(bundled, "38.21", "5(b)")
+    assert _demands(bundled, "38.21", "5(c)") == set()            # 'none': no fallback to the incinerator
+    assert bundled.profile_key("38.21", "5(c)") == "eprtr:5(c)"
+    assert activity_prefixes("4(a)(viii)") == ["4(a)(viii)", "4(a)"]
+
+
+@pytest.mark.parametrize("nace, activity, accepts", [
+    ("23.51", "", True),       # cement kiln
+    ("38.21", "5(b)", True),   # waste-to-energy
+    ("35.21", "", False),      # biogas plant
+    ("24.51", "2(d)", False),  # foundry
+    ("38.21", "5(d)", False),  # landfill
+    ("38.22", "5(a)", False),  # hazardous-waste site
+    ("20.16", "4(a)(viii)", False),
+    ("35.11", "1(c)", False),  # CHP: only with a waste permit, which the sector does not tell
+    ("35.30", "", False),      # heat-only boiler plant
+])
+def test_refuse_derived_fuel_goes_only_to_plants_that_burn_it(bundled, nace, activity, accepts):
+    assert _accepts(bundled, "material.refuse_derived_fuel", nace, activity) is accepts
+
+
+def test_only_kilns_and_incinerators_demand_refuse_derived_fuel_outright(bundled):
+    rows = bundled.profile_rows
+    direct = rows[(rows["direction"] == "demand") & (rows["resource"] == "material.refuse_derived_fuel")]
+    assert set(direct["key"]) == {"23.51", "23.52", "38.21"}
+    compat = bundled.compatibility.set_index(["supply_resource", "demand_resource"])
+    assert ("material.refuse_derived_fuel", "gas.natural_gas") not in compat.index
+    assert ("material.refuse_derived_fuel", "biomass.solid_fuel") not in compat.index   # a waste permit is needed
+
+
+def test_digesters_take_digestible_feedstock(bundled):
+    assert _accepts(bundled, "organic.food_processing_residues", "35.21")
+    assert _accepts(bundled, "organic.manure", "35.21")
+    assert not _accepts(bundled, "material.plastics", "35.21")
+
+
+def test_polymer_plants_do_not_take_plastic_waste_as_feed(bundled):
+    assert "material.plastics" not in _demands(bundled, "20.16", "4(a)(viii)")
+    assert "material.plastics" in _demands(bundled, "22.22")
+
+
+def test_documented_exchange_streams_have_codes(bundled):
+    for code in ("gas.fuel_gas", "water.demineralised", "chemical.hydrochloric_acid", "chemical.ammonium_salts",
+                 "mineral.spent_catalyst", "chemical.solvents", "organic.molasses", "chemical.lignin",
+                 "mineral.spent_pot_lining", "mineral.metal_residues", "mineral.soil", "material.textiles"):
+        assert code in bundled.leaves.index
+    assert bundled.resource_for_ewc("161101") == "mineral.spent_pot_lining"
+    assert bundled.resource_for_ewc("160802") == "mineral.spent_catalyst"
+    assert bundled.resource_for_ewc("200113") == "chemical.solvents"
+
+
+def test_a_profile_that_says_none_and_lists_flows_is_refused(tmp_path):
+    for f in FIXTURE_KB.iterdir():
+        (tmp_path / f.name).write_text(f.read_text(encoding="utf-8"), encoding="utf-8")
+    profiles = tmp_path / "sector_profiles.csv"
+    profiles.write_text(profiles.read_text() + "eprtr:5(c),supply,heat.steam,Contradiction,[T1]\n")
+    with pytest.raises(KnowledgeBaseError, match=r"eprtr:5\(c\)|5\(c\) says 'none'"):
+        load_taxonomy(tmp_path)
+    profiles.write_text(profiles.read_text().replace("eprtr:5(c),supply", "eprtr:5x,supply"))
+    with pytest.raises(KnowledgeBaseError, match="not an E-PRTR activity code"):
+        load_taxonomy(tmp_path)
 
 
 def test_rules_have_reasons_and_sources_and_heat_cascades(bundled):
