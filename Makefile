@@ -61,6 +61,7 @@ bench: $(VENV)/.bench $(VENDOR)/.stamp browser
 	$(BIN)/python -m bench.matching
 	$(BIN)/python -m bench.routing
 	$(BIN)/python -m bench.app
+	$(BIN)/python -m bench.exchanges
 
 clean:
 	rm -rf $(VENV) $(VENDOR) out .pytest_cache .hypothesis
