@@ -44,7 +44,11 @@ _FACILITY_FIELDS = ("name", "nace", "country", "cluster", "operator")
 class CandidateStats:
     """Counts from one candidate search, for reporting what was left out and why.
 
-    ``by_road`` and ``estimated`` count the pairs within the straight-line
+    ``same_sector_inferred`` counts pairs of two inferred flows of one resource
+    between facilities of one NACE class, left out (a heat utility does not
+    "supply" the next one); ``inferred_alternatives`` counts links folded into
+    a better one of the same supplier, receiver and resource
+    (:func:`geo.pipeline.match`); ``by_road`` and ``estimated`` count the pairs within the straight-line
     buffer whose distance came from the road network or from the estimate;
     ``unroutable_pairs`` lists the pairs a road network could not route
     (supply and demand facility, resource, straight-line km, reason).
@@ -56,6 +60,8 @@ class CandidateStats:
     beyond_max_road_distance: int = 0
     unroutable: int = 0
     same_facility: int = 0
+    same_sector_inferred: int = 0
+    inferred_alternatives: int = 0
     by_road: int = 0
     estimated: int = 0
     unroutable_pairs: pd.DataFrame = field(default_factory=pd.DataFrame)
@@ -161,7 +167,10 @@ def find_candidates(
     s_idx, d_idx, compat_idx = _join(supply, demand, x, y, s_fac, d_fac, s_search, margin, taxonomy)
     same = s_fac[s_idx] == d_fac[d_idx]
     stats.same_facility = int(same.sum())
-    s_idx, d_idx, compat_idx = s_idx[~same], d_idx[~same], compat_idx[~same]
+    twins = _profile_twins(supply, demand, facilities, s_fac, d_fac, s_idx, d_idx) & ~same
+    stats.same_sector_inferred = int(twins.sum())
+    keep = ~same & ~twins
+    s_idx, d_idx, compat_idx = s_idx[keep], d_idx[keep], compat_idx[keep]
 
     limit = np.minimum(s_limit[s_idx], d_limit[d_idx])
     straight = great_circle_km(lon[s_fac[s_idx]], lat[s_fac[s_idx]], lon[d_fac[d_idx]], lat[d_fac[d_idx]])
@@ -210,6 +219,27 @@ def find_candidates(
         dist[keep].reset_index(drop=True),
     ]
     return pd.concat(parts, axis=1), stats
+
+
+def _profile_twins(
+    supply: pd.DataFrame, demand: pd.DataFrame, facilities: gpd.GeoDataFrame,
+    s_fac: np.ndarray, d_fac: np.ndarray, s_idx: np.ndarray, d_idx: np.ndarray,
+) -> np.ndarray:
+    """Pairs of two inferred flows of one resource between facilities of the same NACE class.
+
+    A sector profile that lists a resource both as a typical supply and a
+    typical need (district heating sells heat and buys excess heat) would
+    otherwise link every such facility to every other: one heat utility
+    "supplying" the next. Declared flows are never left out this way.
+    """
+    if "basis" not in supply.columns or "nace" not in facilities.columns:
+        return np.zeros(len(s_idx), dtype=bool)
+    nace = facilities["nace"].fillna("").to_numpy(dtype=object)
+    inferred = ((supply["basis"].to_numpy(dtype=object)[s_idx] == "inferred")
+                & (demand["basis"].to_numpy(dtype=object)[d_idx] == "inferred"))
+    same_code = supply["resource"].to_numpy(dtype=object)[s_idx] == demand["resource"].to_numpy(dtype=object)[d_idx]
+    same_class = (nace[s_fac[s_idx]] == nace[d_fac[d_idx]]) & (nace[s_fac[s_idx]] != "")
+    return inferred & same_code & same_class
 
 
 def _quays(facilities: gpd.GeoDataFrame) -> np.ndarray:

@@ -161,6 +161,8 @@ def _match(
     kept = [c for c in LINK_COLUMNS if c not in ("rank", "why")]
     scored = scored.assign(**{c: "" for c in kept if c not in scored.columns})  # facility fields a file lacks
     scored[list(ALLOCATION_COLUMNS)] = allocate(scored, taxonomy)
+    totals = allocation_totals(scored, group_by="status")  # before folding: a folded link may carry a share
+    scored, stats.inferred_alternatives = _one_per_resource(scored)
     ranked = rank_links(scored, top=top, columns=kept)
     ranked.insert(LINK_COLUMNS.index("why"), "why", explain(ranked, taxonomy))
     return MatchResult(
@@ -171,8 +173,27 @@ def _match(
         not_inferred=not_inferred,
         without_flows=without,
         total_links=len(scored),
-        totals=allocation_totals(scored, group_by="status"),
+        totals=totals,
     )
+
+
+def _one_per_resource(links: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """One link per supplier, receiver and resource where an inferred flow is involved: the best-scoring one.
+
+    A sector profile may give a facility two needs that accept one resource
+    (excess heat for the network and heat-pump source heat), so inferred flows
+    would list the same supplier, receiver and resource twice. Declared flows
+    are distinct streams and all stay. Returns the links kept and how many
+    alternatives were folded.
+    """
+    inferred = links["basis"] != "declared"
+    if not inferred.any():
+        return links, 0
+    key = ["supply_facility_id", "demand_facility_id", "resource"]
+    order = links.loc[inferred].sort_values(["score", "supply_flow_id", "demand_flow_id"],
+                                            ascending=[False, True, True], kind="stable")
+    folded = order.index[order.duplicated(key)]
+    return links.drop(index=folded), len(folded)
 
 
 def _sized(facilities: gpd.GeoDataFrame, flows: pd.DataFrame, taxonomy: Taxonomy) -> pd.DataFrame:

@@ -36,8 +36,9 @@ __all__ = ["GROUP_MATCH", "PARKS_SCALE", "PRECEDENT_COLUMNS", "load_precedents",
 #: Columns of ``precedents.csv``.
 PRECEDENT_COLUMNS = ("park", "country", "supplier_nace", "receiver_nace", "resource", "exchange", "source")
 
-#: Weight of a sector match by the number of NACE digits the two codes share.
-SECTOR_WEIGHTS = {4: 1.0, 3: 0.8, 2: 0.6}
+#: Weight of a sector match by the number of NACE digits the two codes share
+#: (0: different divisions, or an unknown code).
+SECTOR_WEIGHTS = {4: 1.0, 3: 0.8, 2: 0.6, 0: 0.0}
 
 #: Weight of a documented exchange of another resource of the same group.
 GROUP_MATCH = 0.5
@@ -151,7 +152,7 @@ def _sector_weight(link_codes: np.ndarray, precedent_codes: np.ndarray) -> np.nd
         a = np.array([c[:digits] if len(c) >= digits else "#" for c in link_codes], dtype=object)
         b = np.array([c[:digits] if len(c) >= digits else "@" for c in precedent_codes], dtype=object)
         shared = np.where(a[:, None] == b[None, :], digits, shared)
-    weight = np.zeros(shared.shape)
+    weight = np.full(shared.shape, SECTOR_WEIGHTS[0])
     for digits, w in SECTOR_WEIGHTS.items():
         weight[shared == digits] = w
     return weight

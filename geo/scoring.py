@@ -327,10 +327,10 @@ def rank_links(links: pd.DataFrame, *, top: int | None = None, columns: list[str
 
     New opportunities come first (and links between different operators on
     one site with them), then links within one operator, then exchanges that
-    already run (:data:`STATUS_ORDER`). Within each, links to which the
-    regional allocation (:func:`geo.allocation.allocate`) gives nothing,
-    because competitors take their supply or demand, follow the others;
-    then by score. Ties in score
+    already run (:data:`STATUS_ORDER`). Within each, links with stated
+    quantities to which the regional allocation
+    (:func:`geo.allocation.allocate`) gives nothing, because competitors
+    take their supply or demand, follow the others; then by score. Ties in score
     go to the shorter distance, then to facility ids and flow ids, so the
     order is the same on every run. ``top`` keeps the best ``top`` links;
     ``columns`` keeps only those columns (and ``rank``).
@@ -341,9 +341,13 @@ def rank_links(links: pd.DataFrame, *, top: int | None = None, columns: list[str
     )
     codes = [pd.factorize(k, sort=True)[0] for k in keys]
     status = links["status"].map(STATUS_ORDER).fillna(0).to_numpy() if "status" in links else np.zeros(len(links))
-    # a link whose supply or demand the regional allocation gives wholly to competitors follows those that carry
-    # something (or whose quantities are unknown), so the default list does not count one tonne twice
-    lost = (links["allocated_quantity"].to_numpy(dtype=float) == 0) if "allocated_quantity" in links else status * 0
+    # a link whose stated supply or demand the regional allocation gives wholly to competitors follows those that
+    # carry something, so the default list does not count one tonne twice; estimated quantities are too rough to
+    # decide who wins (docs/BENCHMARKS.md: demoting on them lost a third of the documented exchanges found)
+    lost = np.zeros(len(links), dtype=bool)
+    if "allocated_quantity" in links:
+        stated = _column(links, "quantity_estimate", "").fillna("").eq("").to_numpy()
+        lost = (links["allocated_quantity"].to_numpy(dtype=float) == 0) & stated
     order = np.lexsort((*codes, links["distance_km"].to_numpy(), -links["score"].to_numpy(), lost, status))
     if top is not None:
         order = order[:top]
