@@ -56,8 +56,6 @@ ROOT = HERE.parent
 SHARED_DATA = ROOT.parent / "shared" / "data"
 DEV_FILE = SHARED_DATA / "known_exchanges" / "dev_exchanges.csv"
 HELDOUT_FILE = HERE / "heldout_exchanges.csv"
-#: Further documented exchanges of other parks, cited per row: precedents only, never measured.
-LITERATURE_FILE = HERE / "literature_exchanges.csv"
 RESOURCE_FILE = HERE / "exchange_resources.csv"
 PRECEDENTS_FILE = ROOT / "data" / "knowledge" / "precedents.csv"
 EPRTR_DIR = SHARED_DATA / "eprtr_fi"
@@ -151,7 +149,6 @@ def load_exchanges(
     *,
     dev: str | Path | None = DEV_FILE,
     heldout: str | Path | None = HELDOUT_FILE,
-    literature: str | Path | None = LITERATURE_FILE,
     codes: dict[str, tuple[str, ...]] | None = None,
 ) -> pd.DataFrame:
     """Read the documented exchanges, with each party's facility key and NACE code.
@@ -167,27 +164,25 @@ def load_exchanges(
 
     Parameters
     ----------
-    dev, heldout, literature : str or Path, optional
+    dev, heldout : str or Path, optional
         Exchange files (columns of ``dev_exchanges.csv``); a missing file or
         None is skipped. The held-out file may add ``classic`` (``yes`` for
-        Kalundborg's classic nine) and ``note``. Literature exchanges (set
-        ``literature``) serve as precedents only; the benchmark never
-        measures them.
+        Kalundborg's classic nine) and ``note``.
     codes : dict, optional
         From :func:`resource_codes`; read from :data:`RESOURCE_FILE` by default.
 
     Returns
     -------
     DataFrame
-        One row per exchange: ``exchange_id``, ``set`` (``dev``,
-        ``held-out`` or ``literature``), ``park``, ``country``, ``supplier``, ``receiver``,
+        One row per exchange: ``exchange_id``, ``set`` (``dev`` or
+        ``held-out``), ``park``, ``country``, ``supplier``, ``receiver``,
         ``supplier_key``, ``receiver_key``, ``supplier_nace``,
         ``receiver_nace``, ``resource`` (text), ``codes`` (tuple), ``source``,
         ``classic`` (bool).
     """
     codes = codes if codes is not None else resource_codes()
     frames = []
-    for label, path in (("dev", dev), ("held-out", heldout), ("literature", literature)):
+    for label, path in (("dev", dev), ("held-out", heldout)):
         if path is not None and Path(path).is_file():
             frames.append(pd.read_csv(path, dtype=str, keep_default_na=False).assign(set=label))
     if not frames:
@@ -640,8 +635,7 @@ def run(*, top: int = 50) -> str:
     exchanges = load_exchanges()
     precedents = precedent_rows(exchanges)
     with_precedents = _takes_precedents()
-    shown = exchanges[exchanges["set"] != "literature"]
-    notes = [f"{len(shown)} documented exchanges in {shown['park'].nunique()} parks "
+    notes = [f"{len(exchanges)} documented exchanges in {exchanges['park'].nunique()} parks "
              f"({(exchanges['set'] == 'dev').sum()} development, {(exchanges['set'] == 'held-out').sum()} held-out); "
              f"{len(DISTRACTORS)} distractor firms placed with every park within {PARK_RADIUS_KM:g} km."]
     if not DEV_FILE.is_file():
@@ -655,12 +649,7 @@ def run(*, top: int = 50) -> str:
     if missing:
         notes.append(f"codes not in the bundled taxonomy (never found): {', '.join(missing)}")
     judged, links_per_park = [], {}
-    measured = exchanges[exchanges["set"] != "literature"]
-    if (exchanges["set"] == "literature").any():
-        literature = exchanges[exchanges["set"] == "literature"]
-        notes.append(f"{len(literature)} further documented exchanges of {literature['park'].nunique()} other parks "
-                     f"({LITERATURE_FILE.name}) serve as precedents only.")
-    for park, rows in measured.groupby("park", sort=False):
+    for park, rows in exchanges.groupby("park", sort=False):
         others = precedents[precedents["park"] != park].reset_index(drop=True)
         result, n_links = measure_park(rows, taxonomy, precedents=others, with_precedents=with_precedents)
         judged.append(result)
