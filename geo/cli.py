@@ -74,6 +74,8 @@ def _parser() -> argparse.ArgumentParser:
     find.add_argument("--infer", action="store_true", help="infer typical flows from NACE codes for facilities that declare none")
     find.add_argument("--max-km", type=_positive_float, help="replace every resource's default maximum distance (km)")
     find.add_argument("--top", type=_positive_int, help="keep only the best N links")
+    find.add_argument("--no-allocation", action="store_true",
+                      help="skip the regional allocation (each supply and demand counted once); faster on very large runs")
     find.add_argument("--skip-invalid", action="store_true", help="leave out invalid rows (each is named) instead of stopping")
     find.add_argument("--out", type=Path, required=True, help="output file: .csv, .xlsx, .geojson or .gpkg")
     find.add_argument("--network", type=Path,
@@ -223,7 +225,8 @@ def _match(args: argparse.Namespace) -> int:
         print("error: no valid facilities to match", file=sys.stderr)
         return EXIT_INVALID
     network = _load_network(args, data)
-    result = match(data, taxonomy=taxonomy, infer=args.infer, max_km=args.max_km, top=args.top, network=network)
+    result = match(data, taxonomy=taxonomy, infer=args.infer, max_km=args.max_km, top=args.top, network=network,
+                   allocation=not args.no_allocation)
     _print_summary(result, args)
     if out.suffix.lower() == ".html":
         _write_html_map(data, result, out)
@@ -258,6 +261,9 @@ def _print_summary(result: MatchResult, args: argparse.Namespace) -> None:
         f"{result.total_links} links",
         file=sys.stderr,
     )
+    if result.totals.empty and args.no_allocation:
+        print("no regional allocation (--no-allocation): competing links may count one supply or demand twice",
+              file=sys.stderr)
     for status, row in result.totals.iterrows():
         print(f"allocated once over the region, {status} links: {totals_text(row)}", file=sys.stderr)
     if s.by_road:

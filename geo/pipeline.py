@@ -101,6 +101,7 @@ def match(
     weights: ScoringWeights | None = None,
     network: RoadNetwork | None = None,
     precedents: pd.DataFrame | None = None,
+    allocation: bool = True,
 ) -> MatchResult:
     """Find, score and rank the symbiosis links of a dataset.
 
@@ -127,6 +128,11 @@ def match(
         Documented exchanges that give a link its precedent part
         (:func:`geo.precedent.load_precedents`); the bundled ones by default.
         A benchmark passes them without the park it measures.
+    allocation : bool
+        Share every supply and demand once over the region
+        (:func:`geo.allocation.allocate`, a linear program over all links);
+        without it the ``allocated_*`` columns are empty and ``totals`` is an
+        empty frame. It is the slowest step of a large match (docs/BENCHMARKS.md).
 
     Returns
     -------
@@ -134,7 +140,7 @@ def match(
     """
     taxonomy = taxonomy if taxonomy is not None else load_taxonomy()
     return _match(dataset, taxonomy, infer=infer, max_km=max_km, top=top, weights=weights, network=network,
-                  precedents=precedents)
+                  precedents=precedents, allocation=allocation)
 
 
 def _match(
@@ -147,6 +153,7 @@ def _match(
     weights: ScoringWeights | None,
     network: RoadNetwork | None,
     precedents: pd.DataFrame | None,
+    allocation: bool,
 ) -> MatchResult:
     flows = dataset.flows
     inferred, not_inferred = 0, pd.DataFrame(columns=["facility_id", "nace", "reason"])
@@ -160,8 +167,13 @@ def _match(
     scored = score_links(candidates, taxonomy, weights=weights, precedents=precedents)
     kept = [c for c in LINK_COLUMNS if c not in ("rank", "why")]
     scored = scored.assign(**{c: "" for c in kept if c not in scored.columns})  # facility fields a file lacks
-    scored[list(ALLOCATION_COLUMNS)] = allocate(scored, taxonomy)
-    totals = allocation_totals(scored, group_by="status")  # before folding: a folded link may carry a share
+    totals = pd.DataFrame()
+    if allocation:
+        scored[list(ALLOCATION_COLUMNS)] = allocate(scored, taxonomy)
+        totals = allocation_totals(scored, group_by="status")  # before folding: a folded link may carry a share
+    else:
+        scored = scored.assign(**{c: np.nan for c in ALLOCATION_COLUMNS})
+        scored["allocation_note"] = "not allocated: the allocation was switched off"
     scored, stats.inferred_alternatives = _one_per_resource(scored)
     ranked = rank_links(scored, top=top, columns=kept)
     ranked.insert(LINK_COLUMNS.index("why"), "why", explain(ranked, taxonomy))

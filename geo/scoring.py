@@ -281,12 +281,21 @@ def link_status(candidates: pd.DataFrame) -> pd.DataFrame:
 
 def _names(partners: pd.Series, facility: pd.Series) -> pd.Series:
     """Whether each row's partner list (ids separated by spaces or commas) holds the row's facility."""
-    lists = partners.fillna("").astype(str).str.replace(",", " ").str.split()
-    return pd.Series([f in p for p, f in zip(lists, facility.astype(str))], index=partners.index, dtype=bool)
+    out = np.zeros(len(partners), dtype=bool)
+    text = partners.fillna("").astype(str).to_numpy(dtype=object)
+    rows = np.flatnonzero(text != "")
+    if len(rows):
+        ids = facility.astype(str).to_numpy(dtype=object)[rows]
+        out[rows] = [f in p.replace(",", " ").split() for p, f in zip(text[rows], ids)]
+    return pd.Series(out, index=partners.index)
 
 
 def _operator(text: pd.Series) -> pd.Series:
-    return text.fillna("").astype(str).str.split(",").str[0].str.strip().str.casefold()
+    """Operator names compared without case, up to the first comma (worked out once per distinct name)."""
+    values = text.fillna("").astype(str)
+    unique = pd.unique(values.to_numpy(dtype=object))
+    key = {u: u.split(",")[0].strip().casefold() for u in unique}
+    return pd.Series(values.map(key).to_numpy(dtype=object), index=text.index)
 
 
 #: Plain words for each part of the score, for the sentence.
@@ -428,20 +437,25 @@ def explain(links: pd.DataFrame, taxonomy: Taxonomy) -> pd.Series:
 
 def _afterword(links: pd.DataFrame) -> pd.Series:
     """What follows the sentence: estimates, precedent, status and what the score rests on."""
-    out = pd.Series("", index=links.index, dtype=object)
-    estimate = _column(links, "quantity_estimate", "").fillna("")
-    out = out.mask(estimate == "estimated", out + " The quantity is an estimate from the facility's size.")
-    out = out.mask(estimate == "sector typical", out + " The quantity is typical of the sector, not of this facility.")
-    parks = _column(links, "precedent_at", "").fillna("")
-    out = out.mask(parks != "", out + " Such links run at " + parks.str.replace(r", ([^,]*)$", r" and \1", regex=True)
-                   + ".")
-    status = _column(links, "status", "new").fillna("new")
+    n = len(links)
+    out = np.full(n, "", dtype=object)
+    estimate = _column(links, "quantity_estimate", "").fillna("").to_numpy(dtype=object)
+    out[estimate == "estimated"] += " The quantity is an estimate from the facility's size."
+    out[estimate == "sector typical"] += " The quantity is typical of the sector, not of this facility."
+    parks = _column(links, "precedent_at", "").fillna("").astype(str)
+    named = np.flatnonzero(parks.to_numpy(dtype=object) != "")
+    if len(named):
+        said = {p: " Such links run at " + re.sub(r", ([^,]*)$", r" and \1", p) + "." for p in parks.iloc[named].unique()}
+        out[named] += parks.iloc[named].map(said).to_numpy(dtype=object)
+    status = _column(links, "status", "new").fillna("new").to_numpy(dtype=object)
     for kind, text in (("existing", " This exchange already runs."),
                        ("same operator", " Both facilities belong to one operator."),
                        ("same site", " The two facilities share a site.")):
-        out = out.mask(status == kind, out + text)
-    driver = _column(links, "score_driver", "").fillna("")
-    return out.mask(driver != "", out + " The score rests mostly on " + driver + ".")
+        out[status == kind] += text
+    driver = _column(links, "score_driver", "").fillna("").to_numpy(dtype=object)
+    rows = np.flatnonzero(driver != "")
+    out[rows] += " The score rests mostly on " + driver[rows] + "."
+    return pd.Series(out, index=links.index, dtype=object)
 
 
 # One template per kind of link; filled column-wise with str.format (fast, and

@@ -346,3 +346,12 @@ def test_bad_input_is_reported(tax):
         allocate(clash, tax)
     with pytest.raises(InputError, match="run geo.allocation.allocate"):
         allocation_totals(links)
+
+
+def test_match_without_allocation_leaves_the_columns_empty_and_says_so(tax):
+    fac = _facilities(("R", "Receiver", 25.0, 61.0), ("A", "Near", 25.037, 61.0))
+    flows = _flows(("R", "demand", "mineral.fly_ash", 60_000, "t/yr"), ("A", "supply", "mineral.fly_ash", 240_000, "t/yr"))
+    result = match(Dataset(fac, flows), taxonomy=tax, allocation=False)
+    assert len(result.links) == 1 and result.totals.empty
+    assert result.links["allocated_quantity"].isna().all()
+    assert result.links["allocation_note"].iloc[0] == "not allocated: the allocation was switched off"
