@@ -184,3 +184,27 @@ def test_inconsistent_knowledge_base_is_refused(tmp_path):
     rules.write_text(rules.read_text() + "heat.steam,heat.nope,0.5,Broken rule for the test.,[T1]\n")
     with pytest.raises(KnowledgeBaseError, match="unknown resource 'heat.nope'"):
         load_taxonomy(tmp_path)
+
+
+@pytest.mark.parametrize("supply, nace, what", [
+    ("water.demineralised", "35.11", "power station: boiler make-up water"),
+    ("organic.fermentation_residues", "20.15", "compound-fertiliser plant: vinasse"),
+    ("biomass.agricultural_residues", "20.15", "compound-fertiliser plant: bagasse"),
+    ("organic.sludge", "20.15", "compound-fertiliser plant: filter mud"),
+    ("biomass.agricultural_residues", "01.46", "pig farm: straw for bedding"),
+    ("mineral.lime_residues", "24.10", "steelworks: lime as flux"),
+    ("chemical.sulfur", "24.45", "nickel refinery: leaching acid"),
+])
+def test_documented_general_practice_is_in_the_profiles(bundled, supply, nace, what):
+    assert _accepts(bundled, supply, nace), what
+
+
+def test_utilities_and_mills_supply_what_their_neighbours_reuse(bundled):
+    def supplies(nace):
+        rows = bundled.profile_rows
+        return set(rows.loc[(rows["key"] == bundled.profile_key(nace)) & (rows["direction"] == "supply"), "resource"])
+    assert "organic.sludge" in supplies("36.00")
+    assert "water.treated_wastewater" in supplies("17.11")
+    assert "water.demineralised" in supplies("10.51")
+    # a refinery is a net steam user: its profile does not offer steam
+    assert "heat.steam" not in supplies("19.20")
