@@ -256,6 +256,8 @@ def _distances(
     """Road distances of the pairs within their road limit (``by_land``); the others get only ``straight_km``."""
     dist = link_distances(lon[s_fac[by_land]], lat[s_fac[by_land]], lon[d_fac[by_land]], lat[d_fac[by_land]],
                           network=network, max_km=max_km[by_land])
+    if by_land.all():  # no pair only ships can serve: the usual case
+        return dist
     out = pd.DataFrame({
         "straight_km": great_circle_km(lon[s_fac], lat[s_fac], lon[d_fac], lat[d_fac]),
         "distance_km": np.nan, "travel_time_min": np.nan, "distance_source": "", "unroutable_reason": "",
