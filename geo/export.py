@@ -6,6 +6,14 @@ interrupted export never leaves half a file where a good one was. Text is
 written as text: CSV is UTF-8 with a byte-order mark so Excel shows Nordic
 letters, and in Excel workbooks a name such as ``=SUM(A1)`` stays a string
 instead of becoming a formula.
+
+CSV has no types, so a spreadsheet would evaluate a cell such as
+``=cmd|' /C calc'!A1`` that a hostile facility name put there. Following
+OWASP's guidance on CSV injection, every CSV text cell that starts with
+``=``, ``+``, ``-``, ``@``, a tab or a carriage return, and is not a number,
+gets a leading apostrophe (:func:`neutralise_formulas`), and every field
+holding a comma, quote, CR or LF is quoted, so a line break inside a name
+never splits its row. GeoJSON, GeoPackage and XLSX keep the exact text.
 """
 
 from __future__ import annotations
@@ -16,6 +24,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import pyogrio
 from openpyxl import Workbook
@@ -26,7 +35,10 @@ from geo import settings
 from geo.errors import InputError
 from geo.pipeline import link_lines
 
-__all__ = ["OUTPUT_SUFFIXES", "check_output_path", "write_links"]
+__all__ = ["FORMULA_STARTS", "OUTPUT_SUFFIXES", "check_output_path", "neutralise_formulas", "write_links"]
+
+#: First characters that make a spreadsheet read a CSV cell as a formula (OWASP, "CSV Injection").
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 OUTPUT_SUFFIXES = (".csv", ".xlsx", ".geojson", ".gpkg", ".html")
 
@@ -81,7 +93,8 @@ def write_links(links: pd.DataFrame, path: str | Path, *, method: dict[str, str]
     table = pd.DataFrame(rounded.drop(columns="geometry", errors="ignore"))
     with _atomic(path) as tmp:
         if suffix == ".csv":
-            table.to_csv(tmp, index=False, encoding="utf-8-sig")
+            # CRLF ends a record, so the csv module quotes any field holding a CR or an LF
+            neutralise_formulas(table).to_csv(tmp, index=False, encoding="utf-8-sig", lineterminator="\r\n")
         elif suffix == ".xlsx":
             _write_xlsx(table, tmp, method or {}, facilities)
         else:
@@ -89,6 +102,36 @@ def write_links(links: pd.DataFrame, path: str | Path, *, method: dict[str, str]
             spatial = rounded if isinstance(rounded, gpd.GeoDataFrame) else link_lines(rounded)
             pyogrio.write_dataframe(spatial.to_crs(settings.WGS84), tmp, driver=driver, layer="links")
     return path
+
+
+def neutralise_formulas(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy in which no text cell would be read as a formula by a spreadsheet.
+
+    A text cell that starts with one of :data:`FORMULA_STARTS` gets a leading
+    apostrophe, unless the whole cell is a number (``-12.5`` stays as it is).
+    Numeric columns are left alone; other text is unchanged.
+    """
+    out = frame.copy()
+    for column in out.columns:
+        if pd.api.types.is_numeric_dtype(out[column]) or pd.api.types.is_bool_dtype(out[column]):
+            continue
+        values = out[column].to_numpy(dtype=object)
+        text = pd.Series(values, dtype=object).where(pd.notna(values), "").astype(str)
+        starts = np.flatnonzero(text.str.startswith(FORMULA_STARTS).to_numpy(dtype=bool))  # vectorised first pass
+        risky = [i for i in starts if isinstance(values[i], str) and not _is_number(values[i])]
+        if risky:
+            values = values.copy()
+            values[risky] = ["'" + values[i] for i in risky]
+            out[column] = pd.Series(values, index=out.index, dtype=object)
+    return out
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _rounded(links: pd.DataFrame) -> pd.DataFrame:
