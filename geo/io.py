@@ -212,6 +212,8 @@ def _read_csv(path: Path) -> RawTable:
     except csv.Error as exc:
         raise InputError(f"{path}: not a readable CSV file ({exc})") from None
     numbered = [(n, r) for n, r in enumerate(records, start=1) if any(cell.strip() for cell in r)]
+    if not numbered:  # separators only: no header and no data
+        return RawTable(pd.DataFrame(), str(path), np.empty(0, dtype=int), encoding=encoding)
     (_, header), body = numbered[0], numbered[1:]
     width = len(header)
     problems = [

@@ -66,7 +66,8 @@ def test_missing_required_column_is_named(write, tax):
     ]
 
 
-@pytest.mark.parametrize("text, what", [("", "is empty"), ("facility_id,name,lat,lon\n", "has no data rows")])
+@pytest.mark.parametrize("text, what", [("", "is empty"), ("facility_id,name,lat,lon\n", "has no data rows"),
+                                        (",,,\n,,,\n", "is empty"), (";;;;;;", "is empty")])
 def test_empty_file_or_no_rows(write, tax, text, what):
     data = _load(write, tax, text)
     assert not data.report.ok
