@@ -107,8 +107,17 @@ def test_duplicate_ids_are_named_with_rows(write, tax):
     data = _load(write, tax, FAC + "A,x,60,25,,\nB,y,60,25,,\nA,z,61,25,,\n")
     [problem] = data.report.errors
     assert problem.message == "duplicate facility id 'A'"
-    assert problem.row == 4 and problem.hint == "also in rows 2, 4"
+    assert problem.row == 4 and problem.hint == "rows 2, 4 share it"
     assert data.facilities["facility_id"].tolist() == ["A", "B"]
+
+
+def test_many_rows_of_one_id_give_a_report_that_grows_linearly(write, tax):
+    n = 5_000
+    data = _load(write, tax, FAC + "".join(f"A,x{i},60,25,,\n" for i in range(n)))
+    errors = data.report.errors
+    assert len(errors) == n - 1
+    assert errors[0].hint == f"rows 2, 3, 4, 5, 6 and {n - 5:,} more share it"
+    assert max(len(p.format()) for p in errors) < 200  # each problem bounded, not a list of every row
 
 
 def test_flow_problems_are_all_reported_at_once(write, tax):
