@@ -155,8 +155,8 @@ def choose_modes(candidates: pd.DataFrame, taxonomy: Taxonomy) -> pd.DataFrame:
     if sea.isna().all() or settings.SHIP_MODE not in taxonomy.modes.index:
         return out
     ship = taxonomy.modes.loc[settings.SHIP_MODE]
-    per_unit_ship = float(pd.to_numeric(ship.get("handling_eur_per_unit"), errors="coerce") or 0.0) \
-        + float(ship["cost_eur_per_unit_km"]) * sea
+    handling = float(np.nan_to_num(pd.to_numeric(ship.get("handling_eur_per_unit"), errors="coerce")))
+    per_unit_ship = handling + float(ship["cost_eur_per_unit_km"]) * sea
     per_unit_road = own.map(taxonomy.modes["cost_eur_per_unit_km"]).astype(float) * candidates["distance_km"]
     by_sea = sea.notna() & (per_unit_road.isna() | (per_unit_ship < per_unit_road))
     out.loc[by_sea, "transport_mode"] = settings.SHIP_MODE
