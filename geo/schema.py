@@ -448,10 +448,14 @@ def _facility_coordinates(
         reps = shapely.point_on_surface(geom.values[present.to_numpy()])
         lon[present] = shapely.get_x(reps)
         lat[present] = shapely.get_y(reps)
+        no_number = present & (lon.isna() | lat.isna())
+        col.rows(no_number, "geometry", None, "the point's coordinates are not numbers (NaN)",
+                 "give the facility a real location")
         from_columns = ~present
         if not has_lat_lon:
             col.rows(~present, "geometry", None, "facility has no geometry",
                      "give a point geometry or lat/lon columns")
+            _check_ranges(lon, lat, col)  # points get the same checks as lat/lon columns
             return lon, lat
     lat_num, lat_bad = parse_numbers(frame["lat"], decimal_comma=raw.decimal_comma)
     lon_num, lon_bad = parse_numbers(frame["lon"], decimal_comma=raw.decimal_comma)

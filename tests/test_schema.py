@@ -243,3 +243,27 @@ def test_geojson_feature_without_geometry_or_coordinates_is_named(tmp_path, tax)
     [problem] = data.report.errors
     assert (problem.row, problem.column, problem.message) == (2, "geometry", "facility has no geometry")
     assert data.facilities["facility_id"].tolist() == ["A"]
+
+
+@pytest.mark.parametrize("suffix", [".geojson", ".gpkg"])
+def test_point_geometries_get_the_coordinate_checks_of_lat_lon_columns(tmp_path, tax, suffix):
+    import geopandas as gpd
+    from shapely.geometry import Point
+
+    points = {"ok": (24.9, 60.2), "lon200": (200.0, 60.0), "lat95": (25.0, 95.0), "zero": (0.0, 0.0),
+              "swapped": (60.2, 24.9), "huge": (1e300, 1e300), "far": (-3.7, 40.4)}
+    frame = gpd.GeoDataFrame({"facility_id": list(points), "name": list(points)},
+                             geometry=[Point(xy) for xy in points.values()], crs="EPSG:4326")
+    path = tmp_path / f"f{suffix}"
+    frame.to_file(path, layer="facilities") if suffix == ".gpkg" else frame.to_file(path)
+    data = load_dataset(path, taxonomy=tax)
+    errors = {p.row: p.message for p in data.report.errors}
+    rows = {fid: row for row, fid in enumerate(points, start=1)}  # features are numbered from 1
+    assert "outside -180..180" in errors[rows["lon200"]]
+    assert "outside -90..90" in errors[rows["lat95"]]
+    assert "placeholder" in errors[rows["zero"]]
+    assert "swapped" in errors[rows["swapped"]]
+    assert "outside" in errors[rows["huge"]]
+    assert rows["ok"] not in errors and rows["far"] not in errors
+    assert "far outside the Baltic Sea Region" in " ".join(w.message for w in data.report.warnings)
+    assert data.facilities["facility_id"].tolist() == ["ok", "far"]
