@@ -270,7 +270,9 @@ def _problem(report: ImportReport, file: str, rows, column: str, values, problem
 
 
 def _numbers(text: pd.Series) -> pd.Series:
-    return pd.to_numeric(text.str.replace(",", ".", regex=False), errors="coerce")
+    """Numbers with a decimal point or comma; text, infinities and overflows (``1e400``) become NaN."""
+    values = pd.to_numeric(text.str.replace(",", ".", regex=False), errors="coerce").astype(float)
+    return values.where(np.isfinite(values))
 
 
 # --- facilities ---------------------------------------------------------------------
@@ -329,7 +331,7 @@ def _coordinates(rows: pd.DataFrame, file: str, report: ImportReport) -> tuple[n
     """WGS84 lon/lat per row: the register's point, else its x/y in the system the other rows reveal."""
     lon = _numbers(rows["pointGeometryLon"]).to_numpy(dtype=float, copy=True)
     lat = _numbers(rows["pointGeometryLat"]).to_numpy(dtype=float, copy=True)
-    bad = (np.abs(lon) > 180) | (np.abs(lat) > 90)
+    bad = (np.abs(lon) > 180) | (np.abs(lat) > 90) | ((lon == 0) & (lat == 0))  # (0, 0): a placeholder
     lon[bad], lat[bad] = np.nan, np.nan
     source = np.where(np.isnan(lon) | np.isnan(lat), "", "E-PRTR point (lon/lat)").astype(object)
     if not {"x", "y"} <= set(rows.columns):
@@ -344,6 +346,10 @@ def _coordinates(rows: pd.DataFrame, file: str, report: ImportReport) -> tuple[n
         return lon, lat, source
     to_wgs84 = Transformer.from_crs(crs, settings.WGS84, always_xy=True)
     lon[missing], lat[missing] = to_wgs84.transform(x[missing], y[missing])
+    # a projection far outside its area gives infinities or nonsense: such a point has no usable coordinates
+    bad = ~(np.isfinite(lon) & np.isfinite(lat)) | (np.abs(lon) > 180) | (np.abs(lat) > 90)
+    lon[bad], lat[bad] = np.nan, np.nan
+    missing &= ~bad
     source[missing] = f"E-PRTR x/y ({crs}), no lon/lat reported"
     report.notes.append(f"{int(missing.sum())} facilities placed from their x/y columns ({crs}); "
                         "the register gives them no lon/lat")

@@ -223,3 +223,21 @@ def test_transfer_rows_of_a_facility_the_register_lacks_are_reported(extract, tm
     assert stranger[["row", "value", "action"]].values.tolist() == [[2, "ID/99.FACILITY", "skipped"]]
     # the Swedish mill exists but was filtered out: a note, not a problem
     assert any("1 waste-transfer row(s) belong to facilities not imported" in n for n in result.report.notes)
+
+
+def test_infinite_or_placeholder_coordinates_and_quantities_are_refused(tmp_path):
+    facilities = write(tmp_path / "facilities.csv", HEADER, [
+        "ID/1.FACILITY;A Oy;Good;1(c);Combustion;23.70;61.50;FI;2023;;",
+        "ID/2.FACILITY;B Oy;Infinite;1(c);Combustion;inf;inf;FI;2023;;",
+        "ID/3.FACILITY;C Oy;Overflow;1(c);Combustion;1e400;61.5;FI;2023;;",
+        "ID/4.FACILITY;D Oy;Placeholder;1(c);Combustion;0;0;FI;2023;;",
+        "ID/5.FACILITY;E Oy;Far x/y;1(c);Combustion;;;FI;2023;1e30;1e30",
+    ])
+    releases = write(tmp_path / "releases.csv",
+                     "Facility_INSPIRE_ID;reportingYear;pollutantCode;medium;totalPollutantQuantityKg",
+                     ["ID/1.FACILITY;2023;CO2;AIR;inf"])
+    result = import_eprtr(facilities, releases=releases)
+    assert result.facilities["inspire_id"].tolist() == ["ID/1.FACILITY"]
+    lost = result.report.problems[result.report.problems["problem"] == "have no usable coordinates"]
+    assert sorted(lost["value"]) == ["Far x/y", "Infinite", "Overflow", "Placeholder"]
+    assert result.flows.empty or result.flows["quantity"].map(lambda q: q == q and abs(q) < 1e300).all()
