@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import folium
 import pandas as pd
 import streamlit as st
@@ -46,11 +48,12 @@ def _base(breaks: tuple[float, ...]) -> folium.Map:
 def _view(facilities: pd.DataFrame) -> tuple[list[float] | None, int | None]:
     """The view in the URL; else the facilities first shown, fitted once per session and then kept,
     so that a later filter change does not move the map."""
-    try:
-        center = [float(st.query_params["lat"]), float(st.query_params["lon"])]
-        return center, int(float(st.query_params.get("zoom", 9)))
-    except (KeyError, ValueError):
-        pass
+    if "lat" in st.query_params and "lon" in st.query_params:
+        lat = state.url_number("lat", float("nan"), low=-85.0, high=85.0)
+        lon = state.url_number("lon", float("nan"), low=-180.0, high=180.0)
+        zoom = state.url_number("zoom", 9.0, low=1.0, high=18.0)
+        if math.isfinite(lat) and math.isfinite(lon):
+            return [lat, lon], int(zoom)
     if "_fitted_view" not in st.session_state:
         st.session_state["_fitted_view"] = fit_view(facilities["lon"], facilities["lat"])
     return st.session_state["_fitted_view"] or (None, None)
@@ -74,7 +77,7 @@ def _present(links: pd.DataFrame) -> pd.Series | None:
     if top.empty:
         st.info("No links to present with these filters.")
         return None
-    step = min(int(st.query_params.get("step", 1)), len(top))
+    step = int(state.url_number("step", 1.0, low=1.0, high=float(len(top))))
     left, middle, right = st.columns([1, 6, 1])
     if left.button("Previous", disabled=step <= 1, width="stretch", key="prev"):
         step -= 1
@@ -228,6 +231,7 @@ else:
     shown = _clicked_link(links, _clicked())
 
 center, zoom = _view(facilities)
+state.show_url_notes()
 breaks = score_breaks(loaded.links["score"])  # the whole dataset's classes: a filter never recolours the map
 fmap = _base(breaks)
 road = _route(shown)

@@ -41,6 +41,7 @@ facilities, links = state.selection(loaded, filters)
 involved = facilities[facilities["facility_id"].isin(set(links["supply_facility_id"]) | set(links["demand_facility_id"]))]
 
 st.title("Shortlist")
+state.show_url_notes()
 st.caption(f"{len(links)} links match the filters (of {len(loaded.links)}). Click a column header to sort. "
            "Exports hold exactly these rows, in the chosen view.")
 if filters.view == "full" and len(links):  # the public views give no sums that could add up to a hidden flow

@@ -8,6 +8,7 @@ time), so an edit of the workspace is picked up at once.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 from dataclasses import dataclass, field
@@ -173,19 +174,55 @@ def _init_from_url() -> None:
     """
     view = st.query_params.get("view", "public")
     initial = {f"f_{name}": _url_list(name) for name in _LISTS}
-    initial |= {"f_min_score": _number(st.query_params.get("min_score"), 0.0),
-                "f_max_km": _number(st.query_params.get("max_km"), 0.0),
+    initial |= {"f_min_score": url_number("min_score", 0.0, low=0.0, high=100.0),
+                "f_max_km": url_number("max_km", 0.0, low=0.0, high=MAX_KM_FILTER),
                 "f_search": st.query_params.get("q", ""), "f_view": view if view in VIEWS else "public"}
     for key, value in initial.items():
         if key not in st.session_state:
             st.session_state[key] = value
 
 
-def _number(text: str | None, default: float) -> float:
-    try:
-        return float(text) if text not in (None, "") else default
-    except ValueError:
+#: Largest maximum-distance filter (km) a URL may set: beyond any resource's own maximum.
+MAX_KM_FILTER = 1_000.0
+
+#: Session key of the notes on URL values that were clamped or ignored, shown once on the page.
+URL_NOTES = "_url_notes"
+
+
+def url_number(name: str, default: float, *, low: float, high: float) -> float:
+    """A number from the URL, kept within ``low``..``high``.
+
+    A value that is not a finite number (``abc``, ``nan``, ``inf``) is ignored
+    and one out of range is clamped; either way a note says so
+    (:func:`show_url_notes`), so the widgets never silently disagree with the
+    URL a user pasted.
+    """
+    text = st.query_params.get(name)
+    if text in (None, ""):
         return default
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not math.isfinite(value):
+        _note(f"{name}={text!r} in the address is not a number; {_short(default)} is used.")
+        return default
+    clamped = min(max(value, low), high)
+    if clamped != value:
+        _note(f"{name}={text} in the address is outside {_short(low)}-{_short(high)}; {_short(clamped)} is used.")
+    return clamped
+
+
+def _note(text: str) -> None:
+    notes = st.session_state.setdefault(URL_NOTES, [])
+    if text not in notes:
+        notes.append(text)
+
+
+def show_url_notes() -> None:
+    """Show, once, what was wrong with the values in the address (as plain text)."""
+    for text in st.session_state.pop(URL_NOTES, []):
+        st.warning(text, icon=":material/link_off:")
 
 
 _LABELS = {"country": "Country", "cluster": "Cluster", "group": "Resource group", "basis": "Basis"}

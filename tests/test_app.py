@@ -232,3 +232,25 @@ def test_reach_circles_follow_the_url_and_leave_out_confidential_supplies(worksp
     at.toggle(key="f_reach").set_value(False).run()
     assert "reach" not in at.query_params
     assert "Heat" not in " ".join(m.value for m in at.sidebar.markdown)
+
+
+@pytest.mark.parametrize("params, shown, slider, number", [
+    ({"min_score": "500"}, "min_score=500 in the address is outside 0-100; 100 is used.", 100.0, 0.0),
+    ({"min_score": "nan"}, "min_score='nan' in the address is not a number; 0 is used.", 0.0, 0.0),
+    ({"max_km": "-1"}, "max_km=-1 in the address is outside 0-1000; 0 is used.", 0.0, 0.0),
+    ({"max_km": "inf"}, "max_km='inf' in the address is not a number; 0 is used.", 0.0, 0.0),
+])
+def test_url_values_out_of_range_are_clamped_or_ignored_with_a_note(params, shown, slider, number):
+    at = app("shortlist", **params)
+    assert not at.exception
+    assert shown in [w.value for w in at.warning]
+    assert at.slider(key="f_min_score").value == slider
+    assert at.number_input(key="f_max_km").value == number
+
+
+@pytest.mark.parametrize("params", [{"lat": "NaN", "lon": "25", "zoom": "inf"}, {"zoom": "abc", "lat": "61", "lon": "x"},
+                                    {"present": "1", "step": "abc"}, {"present": "1", "step": "-4"}])
+def test_map_survives_broken_view_values_in_the_url(params):
+    at = app(**params)
+    assert not at.exception
+    assert at.warning  # the broken value is named, not silently dropped
