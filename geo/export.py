@@ -58,6 +58,8 @@ def check_output_path(path: str | Path) -> Path:
         raise InputError(msg)
     if not path.parent.exists():
         raise InputError(f"{path}: folder {path.parent} does not exist")
+    if path.is_dir():
+        raise InputError(f"{path}: is a folder; give a file name ending in {path.suffix}")
     return path
 
 

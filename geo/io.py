@@ -225,7 +225,7 @@ def _read_csv(path: Path) -> RawTable:
         for n, r in body if len(r) != width
     ]
     good = [(n, r) for n, r in body if len(r) == width]
-    frame = _clean_columns(pd.DataFrame([r for _, r in good], columns=header, dtype=str))
+    frame = _clean_columns(pd.DataFrame([r for _, r in good], columns=header, dtype=str), str(path))
     rows = np.array([n for n, _ in good], dtype=int)
     return RawTable(
         frame,
@@ -241,7 +241,7 @@ def _read_csv(path: Path) -> RawTable:
 def _read_sheet(book: pd.ExcelFile, sheet: str, path: Path) -> RawTable:
     frame = pd.read_excel(book, sheet_name=sheet, dtype=object).dropna(how="all")
     rows = frame.index.to_numpy() + 2
-    frame = _clean_columns(frame.map(_cell_text).reset_index(drop=True))
+    frame = _clean_columns(frame.map(_cell_text).reset_index(drop=True), f"{path}[{sheet}]")
     return RawTable(frame, f"{path}[{sheet}]", rows)
 
 
@@ -269,10 +269,19 @@ def _read_vector(path: Path, layer: str | None, label: str) -> RawTable:
         geometry = gdf.geometry.to_crs(WGS84).reset_index(drop=True)
     attributes = pd.DataFrame(gdf.drop(columns="geometry", errors="ignore"))
     rows = np.arange(1, len(attributes) + 1)
-    frame = _clean_columns(attributes.map(_cell_text).reset_index(drop=True))
+    frame = _clean_columns(attributes.map(_cell_text).reset_index(drop=True), label)
     return RawTable(frame, label, rows, geometry=geometry)
 
 
-def _clean_columns(frame: pd.DataFrame) -> pd.DataFrame:
+def _clean_columns(frame: pd.DataFrame, label: str) -> pd.DataFrame:
+    """Column names without a byte-order mark or padding, cells as text; a name given twice is refused."""
     frame.columns = [str(c).replace("\ufeff", "").strip() for c in frame.columns]
+    seen: dict[str, int] = {}
+    for position, name in enumerate(frame.columns, start=1):
+        key = name.casefold()
+        if key in seen:
+            msg = (f"{label}: column {name!r} appears twice (columns {seen[key]} and {position}); "
+                   "keep one, or rename the other")
+            raise InputError(msg)
+        seen[key] = position
     return frame.astype(str) if len(frame.columns) else frame

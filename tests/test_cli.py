@@ -217,3 +217,16 @@ def test_match_with_a_missing_network_file_is_a_usage_error(example, tmp_path):
 def test_network_build_refuses_a_bad_output_suffix(tmp_path):
     result = run("network", "build", "--source", tmp_path / "a.osm.pbf", "--out", tmp_path / "g.graphml")
     assert result.returncode == 2 and "written as .npz" in result.stderr
+
+
+def test_duplicate_columns_and_a_folder_as_output_are_one_line_errors(write, tmp_path):
+    dup = write("dup.csv", "facility_id,name,Name,lat,lon\nA,x,y,60,25\n")
+    result = run("validate", dup)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip().endswith("column 'Name' appears twice (columns 2 and 3); keep one, or rename the other")
+    folder = tmp_path / "links.csv"
+    folder.mkdir()
+    fac = write("f.csv", "facility_id,name,lat,lon\nA,x,60,25\n")
+    result = run("match", "--facilities", fac, "--out", folder)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "is a folder" in result.stderr
