@@ -234,12 +234,12 @@ def _prepare(links: pd.DataFrame, taxonomy: Taxonomy, objective: str, price: flo
         status=status,
         supply=supply_code,
         demand=demand_code,
-        supply_cap=supply_stated * _conversion(taxonomy, resource, supply_unit, unit),
+        supply_cap=supply_stated * taxonomy.conversion_factors(resource, supply_unit, unit),
         supply_stated=supply_stated,
         supply_unit=supply_unit,
         demand_cap=_central(links, "demand_quantity"),
         demand_unit=demand_unit,
-        to_demand=_conversion(taxonomy, resource, unit, demand_unit),
+        to_demand=taxonomy.conversion_factors(resource, unit, demand_unit),
         unit=unit,
         rank=_rank(links, q, net, supply_code, demand_code),
     )
@@ -260,16 +260,6 @@ def _central(links: pd.DataFrame, column: str) -> np.ndarray:
 def _text(column: pd.Series) -> np.ndarray:
     """A column as an object array of plain strings, '' for missing."""
     return column.astype("string").fillna("").to_numpy(dtype=object)
-
-
-def _conversion(taxonomy: Taxonomy, resource: np.ndarray, from_unit: np.ndarray, to_unit: np.ndarray) -> np.ndarray:
-    """Factor from ``from_unit`` to ``to_unit`` per row, looked up once per distinct triple; NaN if unknown."""
-    keys = pd.MultiIndex.from_arrays([resource, from_unit, to_unit])
-    unique = keys.unique()
-    factors = np.array(
-        [taxonomy.conversion_factor(r, f, t) if f and t else np.nan for r, f, t in unique], dtype=float
-    )
-    return factors[unique.get_indexer(keys)]
 
 
 def _check_flows(work: _Links, supply_id: np.ndarray, demand_id: np.ndarray) -> None:

@@ -402,14 +402,8 @@ def _unknown_notes(flows: pd.DataFrame, nace: pd.Series) -> pd.Series:
 
 
 def _conversion(taxonomy: Taxonomy, resource: pd.Series, from_unit: pd.Series, to_unit: pd.Series) -> pd.Series:
-    """Unit conversion factor per row (NaN where none), looked up once per distinct triple."""
-    keys = pd.MultiIndex.from_arrays([resource.astype(object).to_numpy(), from_unit.astype(object).to_numpy(),
-                                      to_unit.astype(object).to_numpy()])
-    unique = keys.unique()
-    factors = np.array([taxonomy.conversion_factor(r, f, t) if f and t else np.nan for r, f, t in unique],
-                       dtype=float)
-    return pd.Series(factors[unique.get_indexer(keys)], index=resource.index, dtype=float)
-
+    """:meth:`geo.taxonomy.Taxonomy.conversion_factors` as a Series on ``resource``'s index."""
+    return pd.Series(taxonomy.conversion_factors(resource, from_unit, to_unit), index=resource.index, dtype=float)
 
 def _text(values: pd.Series) -> pd.Series:
     """Numbers as notes show them (:func:`_fmt`), as text."""

@@ -50,16 +50,8 @@ def matchable_quantity(candidates: pd.DataFrame, taxonomy: Taxonomy) -> pd.DataF
     """
     resource = candidates["supply_resource"]
     unit = resource.map(taxonomy.resources["unit"])
-    to_supply = _factors(taxonomy, resource, candidates["supply_unit"], unit)
-    to_demand = _factors(taxonomy, resource, candidates["demand_unit"], unit)
-    sides = {}
-    for side, factor in (("supply", to_supply), ("demand", to_demand)):
-        q = candidates[f"{side}_quantity"].astype(float) * factor
-        low = (_column(candidates, f"{side}_quantity_low", np.nan).astype(float) * factor).fillna(q)
-        high = (_column(candidates, f"{side}_quantity_high", np.nan).astype(float) * factor).fillna(q)
-        estimate = _column(candidates, f"{side}_estimate", "").fillna("").astype(str)
-        sides[side] = (q, low, high, estimate)
-    (supply_q, s_low, s_high, s_est), (demand_q, d_low, d_high, d_est) = sides["supply"], sides["demand"]
+    supply_q, s_low, s_high, s_est = _side(candidates, "supply", taxonomy, unit)
+    demand_q, d_low, d_high, d_est = _side(candidates, "demand", taxonomy, unit)
     s_known, d_known = supply_q.notna(), demand_q.notna()
     quantity = np.fmin(supply_q, demand_q)
     basis = np.select(
@@ -76,19 +68,23 @@ def matchable_quantity(candidates: pd.DataFrame, taxonomy: Taxonomy) -> pd.DataF
                          "quantity_estimate": estimate}, index=candidates.index)
 
 
+def _side(
+    candidates: pd.DataFrame, side: str, taxonomy: Taxonomy, unit: pd.Series
+) -> tuple[pd.Series, pd.Series, pd.Series, pd.Series]:
+    """One side's quantity, low and high in the supplied resource's ``unit``, and its kind of estimate."""
+    factor = pd.Series(taxonomy.conversion_factors(candidates["supply_resource"], candidates[f"{side}_unit"], unit),
+                       index=candidates.index)
+    q = candidates[f"{side}_quantity"].astype(float) * factor
+    low = (_column(candidates, f"{side}_quantity_low", np.nan).astype(float) * factor).fillna(q)
+    high = (_column(candidates, f"{side}_quantity_high", np.nan).astype(float) * factor).fillna(q)
+    return q, low, high, _column(candidates, f"{side}_estimate", "").fillna("").astype(str)
+
+
 def _column(frame: pd.DataFrame, name: str, default) -> pd.Series:
     """A column of ``frame``, or ``default`` on its index when the column is absent."""
     if name in frame.columns:
         return frame[name]
     return pd.Series(default, index=frame.index, dtype=float if default is np.nan else object)
-
-
-def _factors(taxonomy: Taxonomy, resource: pd.Series, from_unit: pd.Series, to_unit: pd.Series) -> pd.Series:
-    """Conversion factor per row, looked up once per distinct (resource, from, to)."""
-    keys = pd.MultiIndex.from_arrays([resource.astype(object), from_unit.astype(object), to_unit.astype(object)])
-    unique = keys.unique()
-    factors = np.array([taxonomy.conversion_factor(r, f, t) if f else np.nan for r, f, t in unique])
-    return pd.Series(factors[unique.get_indexer(keys)], index=resource.index)
 
 
 def transport_costs(

@@ -157,6 +157,20 @@ class Taxonomy:
                 return 1.0 / table[(code, to_unit, from_unit)]
         return float("nan")
 
+    def conversion_factors(self, resource, from_unit, to_unit) -> np.ndarray:
+        """:meth:`conversion_factor` of many rows (array-likes of one length), NaN where a unit is missing.
+
+        Each distinct (resource, from, to) is looked up once, so a links table
+        of any size costs what its few dozen unit combinations cost.
+        """
+        columns = [pd.Series(np.asarray(c, dtype=object)).fillna("").astype(str).to_numpy(dtype=object)
+                   for c in (resource, from_unit, to_unit)]
+        keys = pd.MultiIndex.from_arrays(columns)
+        unique = keys.unique()
+        factors = np.array([self.conversion_factor(r, f, t) if f and t else np.nan for r, f, t in unique],
+                           dtype=float)
+        return factors[unique.get_indexer(keys)]
+
     @cached_property
     def _conversion_lookup(self) -> dict[tuple[str, str, str], float]:
         c = self.conversions
