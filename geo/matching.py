@@ -180,7 +180,7 @@ def find_candidates(
     stats.within_buffer = int(in_buffer.sum())
     s_idx, d_idx, compat_idx, limit = s_idx[in_buffer], d_idx[in_buffer], compat_idx[in_buffer], limit[in_buffer]
     straight, sea, by_sea = straight[in_buffer], sea[in_buffer], by_sea[in_buffer]
-    dist = _distances(lon, lat, s_fac[s_idx], d_fac[d_idx], straight <= limit, network=network, max_km=limit)
+    dist = _distances(lon, lat, s_fac[s_idx], d_fac[d_idx], straight, limit, network=network)
     road = dist["distance_km"].to_numpy()
     routed = ~np.isnan(road)
     stats.by_road = int((dist["distance_source"] == "road").sum())
@@ -250,18 +250,18 @@ def _quays(facilities: gpd.GeoDataFrame) -> np.ndarray:
 
 
 def _distances(
-    lon: np.ndarray, lat: np.ndarray, s_fac: np.ndarray, d_fac: np.ndarray, by_land: np.ndarray,
-    *, network: RoadNetwork | None, max_km: np.ndarray,
+    lon: np.ndarray, lat: np.ndarray, s_fac: np.ndarray, d_fac: np.ndarray, straight: np.ndarray,
+    limit: np.ndarray, *, network: RoadNetwork | None,
 ) -> pd.DataFrame:
-    """Road distances of the pairs within their road limit (``by_land``); the others get only ``straight_km``."""
+    """Road distances of the pairs within their road ``limit`` by straight line; the others (only ships can
+    serve them) get their ``straight`` km and no road figures."""
+    by_land = straight <= limit
     dist = link_distances(lon[s_fac[by_land]], lat[s_fac[by_land]], lon[d_fac[by_land]], lat[d_fac[by_land]],
-                          network=network, max_km=max_km[by_land])
+                          network=network, max_km=limit[by_land])
     if by_land.all():  # no pair only ships can serve: the usual case
         return dist
-    out = pd.DataFrame({
-        "straight_km": great_circle_km(lon[s_fac], lat[s_fac], lon[d_fac], lat[d_fac]),
-        "distance_km": np.nan, "travel_time_min": np.nan, "distance_source": "", "unroutable_reason": "",
-    })
+    out = pd.DataFrame({"straight_km": straight, "distance_km": np.nan, "travel_time_min": np.nan,
+                        "distance_source": "", "unroutable_reason": ""})
     rows = np.flatnonzero(by_land)
     for column in ("distance_km", "travel_time_min", "distance_source", "unroutable_reason"):
         out.loc[rows, column] = dist[column].to_numpy()

@@ -261,7 +261,7 @@ def method_notes(*, facilities: str = "", flows: str = "", infer: bool = True, m
                           "(documented exchanges of industrial parks, data/knowledge/precedents.csv)"),
         "allocation": ("one linear program shares every supply and demand once among competing links, maximising "
                        f"net value plus CO2 saved at EUR {CARBON_PRICE_EUR_PER_T:g}/t (allocated_* columns); "
-                       "links it leaves empty rank after those that carry something"),
+                       "links with stated quantities that it leaves empty rank after those that carry something"),
         "transport": (f"truck, pipe or heat pipe by resource; bulk between two facilities with a quay by ship "
                       f"when cheaper, sea route {settings.SEA_DETOUR_FACTOR:g} x the straight line, "
                       f"up to {settings.SHIP_MAX_KM:g} km"),

@@ -23,6 +23,7 @@ A park counts once, with its best-fitting exchange; the part is
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -50,8 +51,9 @@ PARKS_SCALE = 1.0
 NAMED_FIT = 0.5
 
 
+@lru_cache(maxsize=4)
 def load_precedents(path: str | Path | None = None) -> pd.DataFrame:
-    """Read the documented exchanges, NACE codes as digits only (``3511``).
+    """Read the documented exchanges (once per path; the frame is shared, so do not change it).
 
     Parameters
     ----------
