@@ -17,7 +17,7 @@ from geo.taxonomy import load_taxonomy
 from layers.assets import land_url
 from layers.basemap import DRAWN_KEY, base_map, fit_view, report_drawn, view_in_url
 from layers.facilities import facility_features, facility_layer
-from layers.links import legend, link_features, link_layer, score_breaks
+from layers.links import legend, link_features, link_layer
 from layers.reach import reach_features, reach_layer, reach_legend
 from layers.routes import route_layer
 
@@ -232,11 +232,10 @@ else:
 
 center, zoom = _view(facilities)
 state.show_url_notes()
-breaks = score_breaks(loaded.links["score"])  # the whole dataset's classes: a filter never recolours the map
-fmap = _base(breaks)
+fmap = _base(loaded.score_breaks)
 road = _route(shown)
 key = f"{state.data_key()}|{filters}"
-facility_data, link_data = _features(key, facilities, links, breaks)
+facility_data, link_data = _features(key, facilities, links, loaded.score_breaks)
 reach_data = _reach(key, facilities, loaded.flows, filters) if state.switch_in_url("f_reach", "reach") else None
 layers = [link_layer(link_data), facility_layer(facility_data)]
 if road is not None and road.geometry is not None:

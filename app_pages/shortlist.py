@@ -45,9 +45,9 @@ state.show_url_notes()
 st.caption(f"{len(links)} links match the filters (of {len(loaded.links)}). Click a column header to sort. "
            "Exports hold exactly these rows, in the chosen view.")
 if filters.view == "full" and len(links):  # the public views give no sums that could add up to a hidden flow
-    new = links[links["status"] != "existing"] if "status" in links else links
+    not_running = links[links["status"] != "existing"]
     st.caption("Counted once over the region (competing links share each supply and demand): "
-               + totals_text(allocation_totals(new).iloc[0]) + ", in the links shown that do not run yet.")
+               + totals_text(allocation_totals(not_running).iloc[0]) + ", in the links shown that do not run yet.")
 st.dataframe(links[[c for c in SHOWN if c in links]], hide_index=True, width="stretch",
              column_config={"why": st.column_config.TextColumn("why", width="large")})
 

@@ -25,6 +25,7 @@ from geo.privacy import public_facilities, public_links
 from geo.selection import Filters, select_facilities, select_links
 from geo.taxonomy import resource_group
 from geo.workspace import Workspace
+from layers.links import SCORE_BINS, score_breaks
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "data" / "demo"
@@ -48,6 +49,8 @@ class Loaded:
     network: str = ""
     #: choices of each list filter (country, cluster, group, basis)
     options: dict[str, list[str]] = field(default_factory=dict)
+    #: lower bounds of the map's score classes, from all links (so a filter never recolours the map)
+    score_breaks: tuple[float, ...] = SCORE_BINS
 
 
 def workspace() -> Workspace:
@@ -135,7 +138,7 @@ def _load(key: str, facilities: str, flows: str | None, network_key: str) -> Loa
     problems = dataset.report.to_frame()
     name = Path(facilities).name if flows is None else f"{Path(facilities).name} + {Path(flows).name}"
     return Loaded(fac, result.flows, result.links, problems, name, roads.info.get("source", "") if roads else "",
-                  _options(fac, result.links))
+                  _options(fac, result.links), score_breaks(result.links["score"]))
 
 
 def _version() -> tuple[Path, Path | None, str, str]:

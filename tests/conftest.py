@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from geo.taxonomy import load_taxonomy
@@ -36,6 +37,17 @@ def write(tmp_path):
         return path
 
     return _write
+
+
+def declared_flows(*rows) -> pd.DataFrame:
+    """Validated-looking declared flows from (facility_id, direction, resource, quantity, unit) tuples."""
+    frame = pd.DataFrame(rows, columns=["facility_id", "direction", "resource", "quantity", "unit"])
+    frame["flow_id"] = [f"row {i + 2}" for i in range(len(frame))]
+    frame[["ewc", "description"]] = ""
+    frame["max_distance_km"] = float("nan")
+    frame["confidential"] = False
+    frame["basis"] = "declared"
+    return frame
 
 
 def shared(*parts: str) -> Path:

@@ -15,6 +15,7 @@ from geo.errors import InputError
 from geo.pipeline import match
 from geo.schema import Dataset
 from geo.scoring import matchable_quantity
+from tests.conftest import declared_flows
 
 PRICE = CARBON_PRICE_EUR_PER_T
 
@@ -140,21 +141,11 @@ def _facilities(*rows):
     return gpd.GeoDataFrame(frame, geometry=gpd.points_from_xy(frame["lon"], frame["lat"]), crs=settings.WGS84)
 
 
-def _flows(*rows):
-    frame = pd.DataFrame(rows, columns=["facility_id", "direction", "resource", "quantity", "unit"])
-    frame["flow_id"] = [f"row {i + 2}" for i in range(len(frame))]
-    frame[["ewc", "description"]] = ""
-    frame["max_distance_km"] = float("nan")
-    frame["confidential"] = False
-    frame["basis"] = "declared"
-    return frame
-
-
 def test_three_suppliers_competing_for_one_demand_fill_it_once(tax):
     # Three ash suppliers 2, 6 and 10 km from a receiver that needs 60,000 t/yr.
     fac = _facilities(("R", "Receiver", 25.0, 61.0), ("A", "Near", 25.037, 61.0),
                       ("B", "Middle", 25.11, 61.0), ("C", "Far", 25.185, 61.0))
-    flows = _flows(
+    flows = declared_flows(
         ("R", "demand", "mineral.fly_ash", 60_000, "t/yr"), ("A", "supply", "mineral.fly_ash", 240_000, "t/yr"),
         ("B", "supply", "mineral.fly_ash", 2_520_000, "t/yr"), ("C", "supply", "mineral.fly_ash", 569_000, "t/yr"),
     )
@@ -350,7 +341,7 @@ def test_bad_input_is_reported(tax):
 
 def test_match_without_allocation_leaves_the_columns_empty_and_says_so(tax):
     fac = _facilities(("R", "Receiver", 25.0, 61.0), ("A", "Near", 25.037, 61.0))
-    flows = _flows(("R", "demand", "mineral.fly_ash", 60_000, "t/yr"), ("A", "supply", "mineral.fly_ash", 240_000, "t/yr"))
+    flows = declared_flows(("R", "demand", "mineral.fly_ash", 60_000, "t/yr"), ("A", "supply", "mineral.fly_ash", 240_000, "t/yr"))
     result = match(Dataset(fac, flows), taxonomy=tax, allocation=False)
     assert len(result.links) == 1 and result.totals.empty
     assert result.links["allocated_quantity"].isna().all()

@@ -8,22 +8,13 @@ import pandas as pd
 from geo.inference import infer_flows
 from geo.schema import Dataset
 from geo.pipeline import match
+from tests.conftest import declared_flows
 
 
 def _facilities(*rows):
     frame = pd.DataFrame(rows, columns=["facility_id", "name", "nace", "lon", "lat"])
     frame[["country", "cluster"]] = ""
     return gpd.GeoDataFrame(frame, geometry=gpd.points_from_xy(frame["lon"], frame["lat"]), crs="EPSG:4326")
-
-
-def _declared(*rows):
-    frame = pd.DataFrame(rows, columns=["facility_id", "direction", "resource", "quantity", "unit"])
-    frame["flow_id"] = [f"row {i + 2}" for i in range(len(frame))]
-    frame[["ewc", "description"]] = ""
-    frame["max_distance_km"] = float("nan")
-    frame["confidential"] = False
-    frame["basis"] = "declared"
-    return frame
 
 
 def test_longest_nace_prefix_wins_and_declared_flows_win(tax):
@@ -34,7 +25,7 @@ def test_longest_nace_prefix_wins_and_declared_flows_win(tax):
         ("N", "No sector", "", 25.03, 61.0),
         ("Q", "No profile", "62.01", 25.04, 61.0),
     )
-    flows, missing = infer_flows(fac, _declared(("D", "supply", "heat.steam", 10.0, "MWh/yr")), tax)
+    flows, missing = infer_flows(fac, declared_flows(("D", "supply", "heat.steam", 10.0, "MWh/yr")), tax)
     inferred = flows[flows["basis"] == "inferred"]
     assert inferred[inferred["facility_id"] == "P"]["resource"].tolist() == ["heat.steam"]
     assert sorted(inferred[inferred["facility_id"] == "H"]["resource"]) == [
@@ -50,7 +41,7 @@ def test_longest_nace_prefix_wins_and_declared_flows_win(tax):
 def test_sector_only_facilities_give_ranked_links(tax):
     fac = _facilities(("P", "Voima", "35.30", 25.0, 61.0), ("C", "Sementti", "23.51", 25.05, 61.02),
                       ("G", "Kasvihuone", "01.13", 25.02, 61.01))
-    data = Dataset(fac, _declared())
+    data = Dataset(fac, declared_flows())
     result = match(data, taxonomy=tax, infer=True)
     assert len(result.links) > 0
     assert set(result.links["basis"]) == {"inferred"}
@@ -65,7 +56,7 @@ def test_sector_only_facilities_give_ranked_links(tax):
 
 def _register(*rows):
     """Flows as the E-PRTR import writes them: an ``origin`` naming the register."""
-    frame = _declared(*rows)
+    frame = declared_flows(*rows)
     frame["origin"] = "E-PRTR waste transfers 2023: NONHW, R"
     return frame
 
@@ -74,7 +65,7 @@ def test_register_facilities_get_their_profile_without_repeating_a_reported_reso
     fac = _facilities(("P", "Voima", "35.11", 25.0, 61.0), ("U", "User", "35.11", 25.01, 61.0))
     fac["eprtr_activity"] = ["", ""]
     flows = pd.concat([_register(("P", "supply", "mineral.fly_ash", 3000.0, "t/yr")),
-                       _declared(("U", "supply", "heat.steam", 10.0, "MWh/yr"))], ignore_index=True)
+                       declared_flows(("U", "supply", "heat.steam", 10.0, "MWh/yr"))], ignore_index=True)
     flows["flow_id"] = ["row 2", "row 3"]
     combined, missing = infer_flows(fac, flows, tax)
     inferred = combined[combined["basis"] == "inferred"]
@@ -97,7 +88,7 @@ def test_the_register_activity_wins_over_the_nace_class_and_none_means_nothing(t
     fac = _facilities(("C", "CHP", "35.11", 25.0, 61.0), ("W", "Waste site", "35.11", 25.01, 61.0),
                       ("N", "No activity profile", "35.11", 25.02, 61.0))
     fac["eprtr_activity"] = ["1(c)", "5(c)", "2(d)"]
-    combined, missing = infer_flows(fac, _declared(), tax)
+    combined, missing = infer_flows(fac, declared_flows(), tax)
     inferred = combined[combined["basis"] == "inferred"].set_index("facility_id")
     assert inferred.loc[["C"], "resource"].tolist() == ["heat.hot_water"]
     assert inferred.loc[["C"], "source"].tolist() == ["sector profile E-PRTR activity 1(c)"]
@@ -109,7 +100,7 @@ def test_the_register_activity_wins_over_the_nace_class_and_none_means_nothing(t
 def test_register_flows_are_recognised_by_their_origin():
     from geo.inference import register_derived
 
-    flows = _declared(("A", "supply", "gas.co2", 1.0, "t/yr"), ("B", "supply", "gas.co2", 1.0, "t/yr"))
+    flows = declared_flows(("A", "supply", "gas.co2", 1.0, "t/yr"), ("B", "supply", "gas.co2", 1.0, "t/yr"))
     assert not register_derived(flows).any()
     flows["origin"] = ["E-PRTR releases 2023: CO2 to air", ""]
     assert register_derived(flows).tolist() == [True, False]
