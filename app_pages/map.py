@@ -47,13 +47,14 @@ def _base(breaks: tuple[float, ...]) -> folium.Map:
 
 def _view(facilities: pd.DataFrame) -> tuple[list[float] | None, int | None]:
     """The view in the URL; else the facilities first shown, fitted once per session and then kept,
-    so that a later filter change does not move the map."""
+    so that a later filter change does not move the map. The zoom is read only with a usable centre
+    (without one it is not used, and its note would say otherwise)."""
     if "lat" in st.query_params and "lon" in st.query_params:
-        lat = state.url_number("lat", float("nan"), low=-85.0, high=85.0)
-        lon = state.url_number("lon", float("nan"), low=-180.0, high=180.0)
-        zoom = state.url_number("zoom", 9.0, low=1.0, high=18.0)
+        fitted = "the map is fitted to the facilities"
+        lat = state.url_number("lat", float("nan"), low=-85.0, high=85.0, instead=fitted)
+        lon = state.url_number("lon", float("nan"), low=-180.0, high=180.0, instead=fitted)
         if math.isfinite(lat) and math.isfinite(lon):
-            return [lat, lon], int(zoom)
+            return [lat, lon], int(state.url_number("zoom", 9.0, low=1.0, high=18.0))
     if "_fitted_view" not in st.session_state:
         st.session_state["_fitted_view"] = fit_view(facilities["lon"], facilities["lat"])
     return st.session_state["_fitted_view"] or (None, None)
@@ -232,6 +233,7 @@ else:
 
 center, zoom = _view(facilities)
 state.show_url_notes()
+state.show_left_out(loaded, filters.view)
 fmap = _base(loaded.score_breaks)
 road = _route(shown)
 key = f"{state.data_key()}|{filters}"

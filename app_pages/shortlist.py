@@ -42,6 +42,7 @@ involved = facilities[facilities["facility_id"].isin(set(links["supply_facility_
 
 st.title("Shortlist")
 state.show_url_notes()
+state.show_left_out(loaded, filters.view)
 st.caption(f"{len(links)} links match the filters (of {len(loaded.links)}). Click a column header to sort. "
            "Exports hold exactly these rows, in the chosen view.")
 if filters.view == "full" and len(links):  # the public views give no sums that could add up to a hidden flow

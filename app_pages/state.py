@@ -51,6 +51,8 @@ class Loaded:
     options: dict[str, list[str]] = field(default_factory=dict)
     #: lower bounds of the map's score classes, from all links (so a filter never recolours the map)
     score_breaks: tuple[float, ...] = SCORE_BINS
+    #: records left out because of an error: table, file, row, facility_id, reason (geo.schema.Dataset.skipped)
+    skipped: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def workspace() -> Workspace:
@@ -138,7 +140,7 @@ def _load(key: str, facilities: str, flows: str | None, network_key: str) -> Loa
     problems = dataset.report.to_frame()
     name = Path(facilities).name if flows is None else f"{Path(facilities).name} + {Path(flows).name}"
     return Loaded(fac, result.flows, result.links, problems, name, roads.info.get("source", "") if roads else "",
-                  _options(fac, result.links), score_breaks(result.links["score"]))
+                  _options(fac, result.links), score_breaks(result.links["score"]), dataset.skipped)
 
 
 def _version() -> tuple[Path, Path | None, str, str]:
@@ -192,13 +194,16 @@ MAX_KM_FILTER = 1_000.0
 URL_NOTES = "_url_notes"
 
 
-def url_number(name: str, default: float, *, low: float, high: float) -> float:
+def url_number(name: str, default: float, *, low: float, high: float, instead: str = "") -> float:
     """A number from the URL, kept within ``low``..``high``.
 
     A value that is not a finite number (``abc``, ``nan``, ``inf``) is ignored
     and one out of range is clamped; either way a note says so
     (:func:`show_url_notes`), so the widgets never silently disagree with the
-    URL a user pasted.
+    URL a user pasted, and the address then holds the value used (an ignored
+    one is removed), so the note is shown once and a copied URL is clean.
+    ``instead`` says what happens when the value is ignored, where the
+    default is no number to name (the map's view is fitted to the facilities).
     """
     text = st.query_params.get(name)
     if text in (None, ""):
@@ -208,11 +213,13 @@ def url_number(name: str, default: float, *, low: float, high: float) -> float:
     except ValueError:
         value = float("nan")
     if not math.isfinite(value):
-        _note(f"{name}={text!r} in the address is not a number; {_short(default)} is used.")
+        _note(f"{name}={text!r} in the address is not a number; {instead or _short(default) + ' is used'}.")
+        del st.query_params[name]
         return default
     clamped = min(max(value, low), high)
     if clamped != value:
         _note(f"{name}={text} in the address is outside {_short(low)}-{_short(high)}; {_short(clamped)} is used.")
+        st.query_params[name] = _short(clamped)
     return clamped
 
 
@@ -226,6 +233,48 @@ def show_url_notes() -> None:
     """Show, once, what was wrong with the values in the address (as plain text)."""
     for text in st.session_state.pop(URL_NOTES, []):
         st.warning(text, icon=":material/link_off:")
+
+
+#: Facilities named in the note on those left out; the others are counted.
+LEFT_OUT_NAMED = 3
+
+
+def show_left_out(loaded: Loaded, view: str) -> None:
+    """Say which facilities the data in use leaves out because of an error, and why.
+
+    Rows with errors are left out of the map and the matching; without this
+    note a workspace whose only facility is invalid would show an empty map
+    and no reason. The first few are named (id, row and what is wrong), the
+    rest counted; the public screen (``view="screen"``, which hides names)
+    only counts them. The Data page lists every problem.
+    """
+    skipped = loaded.skipped
+    if skipped.empty:
+        return
+    facilities = skipped[skipped["table"] == "facilities"]
+    flows = len(skipped) - len(facilities)
+    parts = []
+    if len(facilities):
+        named = [] if view == "screen" else [f"{_record(rec.facility_id)} (row {rec.row}, {rec.reason})"
+                                             for rec in facilities.head(LEFT_OUT_NAMED).itertuples()]
+        if named and len(facilities) > len(named):
+            named.append(f"and {len(facilities) - len(named):,} more")
+        parts.append(f"{_count(len(facilities), 'facility', 'facilities')} left out because of an error"
+                     + (": " + "; ".join(named) if named else "") + ".")
+    if flows:
+        why = "as well" if len(facilities) else "because of an error"
+        parts.append(f"{_count(flows, 'flow', 'flows')} left out {why}.")
+    parts.append("The Data page lists every problem.")
+    st.warning(plain(" ".join(parts)), icon=":material/error:")
+
+
+def _count(n: int, one: str, many: str) -> str:
+    return f"{n:,} {one if n == 1 else many}"
+
+
+def _record(facility_id: object) -> str:
+    """A left-out facility's id, or a stand-in for one that has none (its row is named beside it)."""
+    return facility_id if isinstance(facility_id, str) and facility_id.strip() else "a facility without id"
 
 
 _LABELS = {"country": "Country", "cluster": "Cluster", "group": "Resource group", "basis": "Basis"}

@@ -71,12 +71,12 @@ def load_dataset(
 def facility_roles(facilities: pd.DataFrame, flows: pd.DataFrame) -> pd.Series:
     """Role of each facility from its flows: ``supplier``, ``receiver``, ``both`` or ``none``.
 
-    Index-aligned with ``facilities``.
+    Index-aligned with ``facilities``; an empty frame (every facility of a file
+    invalid) gives an empty Series.
     """
-    directions = flows.groupby("facility_id")["direction"].agg(frozenset)
-    found = facilities["facility_id"].map(directions)
-    supplies = found.map(lambda d: isinstance(d, frozenset) and "supply" in d)
-    demands = found.map(lambda d: isinstance(d, frozenset) and "demand" in d)
+    ids = facilities["facility_id"]
+    supplies = ids.isin(flows.loc[flows["direction"] == "supply", "facility_id"].unique())
+    demands = ids.isin(flows.loc[flows["direction"] == "demand", "facility_id"].unique())
     role = pd.Series("none", index=facilities.index, name="role")
     role[supplies & ~demands] = "supplier"
     role[demands & ~supplies] = "receiver"

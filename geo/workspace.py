@@ -15,6 +15,7 @@ import tempfile
 from pathlib import Path
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import pyogrio
 
@@ -67,7 +68,21 @@ class Workspace:
 
 def _write(facilities: pd.DataFrame, flows: pd.DataFrame, path: str) -> None:
     fac = pd.DataFrame(facilities).reindex(columns=FACILITY_FIELDS)
-    points = gpd.GeoDataFrame(fac, geometry=gpd.points_from_xy(fac["lon"], fac["lat"]), crs=settings.WGS84)
+    points = gpd.GeoDataFrame(fac, geometry=_points(fac["lon"], fac["lat"]), crs=settings.WGS84)
     pyogrio.write_dataframe(points, path, layer="facilities", driver="GPKG")
     table = pd.DataFrame(flows).reindex(columns=FLOW_FIELDS)
     pyogrio.write_dataframe(table, path, layer="flows", driver="GPKG", append=False)
+
+
+def _points(lon: pd.Series, lat: pd.Series) -> gpd.GeoSeries:
+    """A point per facility in EPSG:4326 degrees; none where a coordinate is missing or not a finite number.
+
+    A point is written only for a usable pair: ``POINT (26.9 NaN)`` would be read back as a location (its
+    representative point is 0, 0), and a text such as ``'abc'`` cannot be a coordinate. Without a point,
+    reading the workspace checks the ``lat`` and ``lon`` columns and names the value that is wrong.
+    """
+    x = pd.to_numeric(lon, errors="coerce").astype(float)
+    y = pd.to_numeric(lat, errors="coerce").astype(float)
+    usable = np.isfinite(x) & np.isfinite(y)
+    points = gpd.GeoSeries(gpd.points_from_xy(x.where(usable, 0.0), y.where(usable, 0.0)), index=lon.index)
+    return points.where(usable, None)
