@@ -3,25 +3,63 @@ and load a road network (with progress) for road distances and routes."""
 
 from __future__ import annotations
 
+import os
+import re
 import tempfile
 from pathlib import Path
 
 import pandas as pd
 import streamlit as st
+from streamlit.runtime.uploaded_file_manager import UploadedFile
 
 from app_pages import state
 from geo import settings
 from geo.dataset import load_dataset
 from geo.errors import GeoError, NetworkError
 from geo.io import SUPPORTED_SUFFIXES
-from geo.network import BUILD_STAGES, area_km2, network_area, road_network, save_network
+from geo.network import (
+    BUILD_STAGES,
+    NETWORK_SUFFIXES,
+    area_km2,
+    network_area,
+    resolve_within,
+    road_network,
+    save_network,
+)
 from geo.taxonomy import load_taxonomy
 from geo.workspace import FACILITY_FIELDS, FLOW_FIELDS, Workspace
 
 TYPES = [s.lstrip(".") for s in SUPPORTED_SUFFIXES]
 ROAD_TYPES = ["pbf", "osm", "bz2", "graphml", "npz"]
+#: Folder of the road-network files the page offers; default ``roads/`` beside the workspace.
+#: Longest stem, in UTF-8 bytes, of the name an upload is saved under (file systems allow 255 bytes a name).
+MAX_STEM_BYTES = 100
 STAGE_TEXT = {"read": "Reading the roads", "filter": "Keeping drivable roads", "connect": "Keeping the connected network",
               "contract": "Joining road segments between junctions", "save": "Saving to the cache"}
+
+
+def _saved_name(name: str) -> str:
+    """The file name an upload is saved under, from the name the browser sent.
+
+    Only the part after the last ``/`` or ``\\`` is kept; anything but
+    letters, digits, ``-``, ``_``, ``.`` and spaces (NUL and other control
+    characters included) becomes ``_``; dots and spaces around the stem go
+    (no hidden file, no ``..``); a long stem is cut to :data:`MAX_STEM_BYTES`,
+    keeping the type (``.csv``, ``.osm.pbf``) that decides how the file is
+    read. The page still shows the name as sent.
+    """
+    name = re.sub(r"[^\w. -]", "_", re.split(r"[/\\]", name)[-1])
+    suffix = re.search(r"(\.\w{1,10}){0,2}\Z", name).group()
+    stem = name[: len(name) - len(suffix)].encode()[:MAX_STEM_BYTES].decode(errors="ignore").strip(". ")
+    return (stem or "upload") + suffix
+
+
+def _saved_upload(sent: UploadedFile, folder: Path) -> Path:
+    """Write an uploaded file into its own folder under :func:`_saved_name`; its path."""
+    folder.mkdir()
+    path = folder / _saved_name(sent.name)
+    path.write_bytes(sent.getvalue())
+    return path
 
 
 def _current_tables(loaded: state.Loaded) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -61,12 +99,8 @@ def _upload() -> None:
     if fac_file is None:
         return
     with tempfile.TemporaryDirectory() as folder:
-        fac_path = Path(folder) / Path(fac_file.name).name
-        fac_path.write_bytes(fac_file.getvalue())
-        flow_path = None
-        if flow_file is not None:
-            flow_path = Path(folder) / ("flows-" + Path(flow_file.name).name)
-            flow_path.write_bytes(flow_file.getvalue())
+        fac_path = _saved_upload(fac_file, Path(folder) / "facilities")
+        flow_path = _saved_upload(flow_file, Path(folder) / "flows") if flow_file is not None else None
         with st.status(f"Importing {fac_file.name} ...", expanded=True) as status:
             status.write(f"Read {fac_file.size / 1e6:.1f} MB" + (f" and {flow_file.size / 1e6:.1f} MB" if flow_file else ""))
             try:
@@ -201,26 +235,31 @@ def _road_network(facilities: pd.DataFrame) -> None:
         st.caption("None loaded: distances are straight-line estimates. Load an OpenStreetMap extract "
                    "(.osm.pbf, for example from Geofabrik), an .osm/.osm.bz2 or .graphml file, or a .npz built "
                    "with 'python -m geo network build'.")
-    from_file, upload, download = st.tabs(["File on this computer", "Upload", "Download (needs internet)"])
-    with from_file:
-        path = st.text_input("Path of the road-network file", key="network_path", placeholder="/data/finland.osm.pbf")
-        if st.button("Load this file"):
-            if path.strip():
-                _build(Path(path.strip()).expanduser().name, source=Path(path.strip()).expanduser())
-            else:
-                st.error("Give the path of a road-network file first.")
+    from_folder, upload, download = st.tabs(["Roads folder", "Upload", "Download (needs internet)"])
+    with from_folder:
+        folder = _roads_folder()
+        names = _road_files(folder)
+        st.caption(f"Road-network files in {folder} (set {state.ROADS_ENV} to use another folder); networks built here "
+                   "are kept there too.")
+        if names:
+            name = st.selectbox("Road-network file", names, key="network_file")
+            if st.button("Load this file"):
+                _build(name, source=folder / name, within=folder)
+        else:
+            st.info("No road-network file there yet: copy one into the folder, upload one or download an area.")
     with upload:
         sent = st.file_uploader("Road-network file", type=ROAD_TYPES, key="upload_network")
         if sent is not None and st.button("Build from the upload"):
-            # only the built network is kept (in roads/); the uploaded file goes once it is built
-            with tempfile.TemporaryDirectory() as folder:
-                copy = Path(folder) / Path(sent.name).name
-                copy.write_bytes(sent.getvalue())
-                _build(sent.name, source=copy)
+            # only the built network is kept (in the roads folder); the uploaded file goes once it is built
+            with tempfile.TemporaryDirectory() as scratch:
+                _build(sent.name, source=_saved_upload(sent, Path(scratch) / "upload"))
     with download:
         clusters = sorted(c for c in facilities["cluster"].dropna().unique() if c)
         cluster = st.selectbox("Area: the facilities of", ["all facilities"] + clusters, key="network_area")
         chosen = facilities if cluster == "all facilities" else facilities[facilities["cluster"] == cluster]
+        if chosen.empty:
+            st.info("No valid facility to download the roads around: add one, or correct the problems above.")
+            return
         area = network_area(chosen["lon"].to_numpy(float), chosen["lat"].to_numpy(float))
         size_km2 = area_km2(area)
         st.caption(f"{len(chosen)} facilities; area {size_km2:,.0f} km2 with a {settings.DOWNLOAD_MARGIN_KM:g} km margin.")
@@ -233,13 +272,51 @@ def _road_network(facilities: pd.DataFrame) -> None:
 
 
 def _roads_folder() -> Path:
-    folder = state.workspace().path.parent / "roads"
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
+    """The folder the page offers road-network files from and keeps built ones in: ``SYMBIOSIS_ROADS_DIR``,
+    else ``roads/`` beside the workspace."""
+    return Path(os.environ.get(state.ROADS_ENV) or state.workspace().path.parent / "roads")
 
 
-def _build(label: str, *, source: Path | None = None, bbox: tuple[float, float, float, float] | None = None) -> None:
-    """Build the road network with a progress bar, save it beside the workspace and use it."""
+def _road_files(folder: Path) -> list[str]:
+    """Names of the files in the folder that the build reads, hidden ones and links out of it left out."""
+    try:
+        entries = sorted(folder.iterdir())
+    except OSError:  # not made yet (the first build makes it), or not readable
+        return []
+    names = []
+    for entry in entries:
+        if entry.name.startswith(".") or not entry.name.lower().endswith(NETWORK_SUFFIXES):
+            continue
+        try:
+            resolve_within(entry, folder)
+        except NetworkError:
+            continue
+        if entry.is_file():
+            names.append(entry.name)
+    return names
+
+
+def _built_name(label: str) -> str:
+    """The file a built network is kept under in the roads folder: the label's safe name, as ``.npz``."""
+    name = _saved_name(label).replace(" ", "_")
+    known = next((s for s in sorted(NETWORK_SUFFIXES, key=len, reverse=True) if name.lower().endswith(s)), "")
+    return (name[: len(name) - len(known)] or "roads") + ".npz"
+
+
+def _as_known(message: str, source: Path | None, label: str) -> str:
+    """A message with the file named as the user knows it (``label``), not by its path on the server."""
+    if source is not None:
+        for path in (source.resolve(), source):
+            message = message.replace(str(path), label)
+    return message
+
+
+def _build(label: str, *, source: Path | None = None, within: Path | None = None,
+           bbox: tuple[float, float, float, float] | None = None) -> None:
+    """Build the road network with a progress bar, keep it in the roads folder and use it.
+
+    ``within`` confines ``source`` to a folder (see :func:`geo.network.resolve_within`).
+    """
     bar = st.progress(0.0, text=f"{label}: starting ...")
 
     def on_stage(name: str) -> None:
@@ -247,15 +324,22 @@ def _build(label: str, *, source: Path | None = None, bbox: tuple[float, float, 
         bar.progress(done / len(BUILD_STAGES), text=f"{label}: {STAGE_TEXT.get(name, name)} ...")
 
     try:
-        network = road_network(source=source, bbox=bbox, download=bbox is not None, on_stage=on_stage)
+        network = road_network(source=source, within=within, bbox=bbox, download=bbox is not None, on_stage=on_stage)
     except NetworkError as exc:
         bar.empty()
-        st.error(f"No road network loaded: {exc}")
+        st.error(f"No road network loaded: {_as_known(str(exc), source, label)}")
         return
-    target = _roads_folder() / (Path(label).name.split(".")[0].replace(" ", "_") + ".npz")
-    if source is None or source.resolve() != target.resolve():
+    chosen_npz = within is not None and source is not None and source.name.lower().endswith(".npz")
+    target = source if chosen_npz else _roads_folder() / _built_name(label)
+    if not chosen_npz:
         on_stage("save")
-        save_network(network, target)
+        try:
+            save_network(network, target)
+        except OSError as exc:
+            bar.empty()
+            reason = exc.strerror or type(exc).__name__
+            st.error(f"No road network loaded: it was built but cannot be kept in {target.parent} ({reason})")
+            return
     bar.progress(1.0, text=f"{label}: done")
     state.set_network_file(target)
     st.success(f"Road network in use: {network.summary()}")

@@ -33,6 +33,9 @@ DEMO = ROOT / "data" / "demo"
 WORKSPACE_ENV = "SYMBIOSIS_WORKSPACE"
 #: Road-network file used when none was chosen on the Data page.
 NETWORK_ENV = "SYMBIOSIS_NETWORK"
+#: Folder the Data page offers road-network files from and keeps built ones in
+#: (default: ``roads/`` beside the workspace).
+ROADS_ENV = "SYMBIOSIS_ROADS_DIR"
 VIEWS = {"public": "Hide confidential flows", "screen": "Public screen: hide all names and quantities",
          "full": "Show everything (internal use)"}
 

@@ -18,7 +18,7 @@ from geo.allocation import totals_text
 from geo.dataset import load_dataset
 from geo.errors import GeoError, InputError, NetworkError
 from geo.export import check_output_path, write_links
-from geo.network import BUILD_STAGES, RoadNetwork, network_area, road_network, save_network
+from geo.network import BUILD_STAGES, RoadNetwork, network_area, network_source, road_network, save_network
 from geo.pipeline import MatchResult, match, method_notes
 from geo.schema import Dataset
 from geo.taxonomy import load_taxonomy
@@ -129,18 +129,17 @@ def _network_build(args: argparse.Namespace) -> int:
 
     if args.out.suffix.lower() != ".npz":
         raise InputError(f"{args.out}: a built road graph is written as .npz")
+    if args.out.is_dir():
+        raise InputError(f"{args.out}: is a folder; give a file name ending in .npz")
+    if args.source is not None:
+        _check_network_file(args.source)
     stages = (*BUILD_STAGES, "hierarchy (length)", "hierarchy (time)")
     with tqdm(total=len(stages), desc="road network", unit="stage", file=sys.stderr) as bar:
         def on_stage(name: str) -> None:
             bar.set_postfix_str(name)
             bar.update(stages.index(name) + 1 - bar.n)
 
-        try:
-            network = road_network(source=args.source, bbox=args.bbox, download=args.bbox is not None, on_stage=on_stage)
-        except NetworkError as exc:
-            if args.source is not None and not args.source.is_file():
-                raise InputError(str(exc)) from exc
-            raise
+        network = road_network(source=args.source, bbox=args.bbox, download=args.bbox is not None, on_stage=on_stage)
         # contraction hierarchies make large many-to-many jobs fast; saved with the graph
         for weight in ("length", "time"):
             on_stage(f"hierarchy ({weight})")
@@ -175,8 +174,7 @@ def _import_eprtr(args: argparse.Namespace) -> int:
 def _load_network(args: argparse.Namespace, data: Dataset) -> RoadNetwork | None:
     """The road network of a match, or None (with a notice) when there is none to use."""
     if args.network is not None:
-        if not args.network.is_file():
-            raise InputError(f"{args.network}: no such road-network file")
+        _check_network_file(args.network)
         print(f"reading road network {args.network} ...", file=sys.stderr)
         network = road_network(source=args.network, use_cache=not args.no_cache)
         print(network.summary(), file=sys.stderr)
@@ -192,6 +190,17 @@ def _load_network(args: argparse.Namespace, data: Dataset) -> RoadNetwork | None
         return None
     print(network.summary(), file=sys.stderr)
     return network
+
+
+def _check_network_file(path: Path) -> None:
+    """Refuse a road-network file of an unknown type (by its name, before it is read) or a missing one: exit 2.
+
+    The command line reads any file its user may: no folder confines it, as on the app's Data page.
+    """
+    try:
+        network_source(path)
+    except NetworkError as exc:
+        raise InputError(str(exc)) from exc
 
 
 def _validate(args: argparse.Namespace) -> int:

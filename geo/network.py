@@ -26,10 +26,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import re
 import socket
 import tempfile
+import zipfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -49,6 +51,7 @@ from geo.errors import NetworkError
 
 __all__ = [
     "BUILD_STAGES",
+    "NETWORK_SUFFIXES",
     "area_km2",
     "cache_key",
     "file_digest",
@@ -59,7 +62,9 @@ __all__ = [
     "edge_speeds_kmh",
     "load_network",
     "network_from_edges",
+    "network_source",
     "parse_maxspeed_kmh",
+    "resolve_within",
     "road_network",
     "save_network",
     "without_parallels",
@@ -76,11 +81,22 @@ _REVERSED = {"-1", "reverse", "T"}
 _WAY_TAGS = ("oneway", "junction", "maxspeed", "access", "area", "motor_vehicle", "motorcar", "service")
 
 _OSM_SUFFIXES = (".osm", ".xml", ".osm.bz2", ".xml.bz2")
+#: File types a road network is read from (lower case), checked on the name before a file is opened.
+NETWORK_SUFFIXES = (".osm.pbf", ".pbf", *_OSM_SUFFIXES, ".graphml", ".npz")
 _ARRAYS = (
     "node_id", "node_lon", "node_lat", "vertex", "vertex_node",
     "edge_tail", "edge_head", "edge_length_m", "edge_time_s", "chain_ptr", "chain_nodes",
     "member_edge", "member_pos", "member_offset_m", "member_offset_s", "isolated_lon", "isolated_lat",
 )
+
+#: Arrays of floats in a saved network; every other array (``info`` aside) holds integers.
+_FLOAT_ARRAYS = {"node_lon", "node_lat", "edge_length_m", "edge_time_s", "member_offset_m", "member_offset_s",
+                 "isolated_lon", "isolated_lat"}
+#: Arrays of a contraction hierarchy saved with a network, as ``ch_<weight>_<name>``.
+_HIERARCHY_ARRAYS = ("rank", "up_ptr", "up_head", "up_weight", "down_ptr", "down_tail", "down_weight")
+#: Counts in a network's ``info``: whole numbers, shown to users with thousands separators.
+_INFO_COUNTS = ("ways_read", "components", "drivable_nodes", "dropped_nodes", "dropped_edges",
+                "nodes", "vertices", "edges")
 
 Progress = Callable[[str], None]
 
@@ -533,26 +549,160 @@ def save_network(network: RoadNetwork, path: str | Path) -> Path:
 
 
 def load_network(path: str | Path) -> RoadNetwork:
-    """Read a network written by :func:`save_network`."""
+    """Read a network written by :func:`save_network`, checked before it is trusted.
+
+    The file must be what :func:`save_network` writes: a zip of uncompressed
+    ``.npy`` arrays, read without pickles. Each array's header is checked
+    against the bytes its zip member holds before the array is allocated, so
+    memory stays within the size of the file (a 4 kB file cannot claim 8 TiB);
+    then every array's type, shape and index range, so that a damaged or
+    crafted file is refused here rather than failing inside routing.
+
+    Raises
+    ------
+    NetworkError
+        One line naming the file and the cause: not a zip, an array missing,
+        larger than its file allows, of the wrong type or shape, indices out
+        of range, ``info`` not a JSON object, or built by another version.
+    """
     path = Path(path)
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {name: data[name] for name in _ARRAYS}
-            info = json.loads(str(data["info"]))
-            hierarchies = {weight: Hierarchy.from_arrays({name[len(f"ch_{weight}_"):]: data[name] for name in data.files
-                                                          if name.startswith(f"ch_{weight}_")})
-                           for weight in ("length", "time") if f"ch_{weight}_rank" in data.files}
-    except (OSError, KeyError, ValueError) as exc:
-        raise NetworkError(f"{path}: not a road network built by this tool ({exc})") from exc
+    arrays = _read_npz(path)
+    info = _network_info(path, arrays.pop("info"))
     if info.get("build_version") != settings.NETWORK_BUILD_VERSION:
         raise NetworkError(
             f"{path}: built by an older version of the road-network build "
             f"({info.get('build_version')!r}, now {settings.NETWORK_BUILD_VERSION!r}); rebuild it"
         )
-    network = RoadNetwork(**arrays, info=info)
-    for weight, built in hierarchies.items():
-        network._derived[f"hierarchy:{weight}"] = built
+    problem = _layout_problem(arrays)
+    if problem:
+        raise _not_a_network(path, problem)
+    network = RoadNetwork(**{name: arrays[name] for name in _ARRAYS}, info=info)
+    for weight in ("length", "time"):
+        if f"ch_{weight}_rank" in arrays:
+            parts = {name: arrays[f"ch_{weight}_{name}"] for name in _HIERARCHY_ARRAYS}
+            network._derived[f"hierarchy:{weight}"] = Hierarchy.from_arrays(parts)
     return network
+
+
+def _not_a_network(path: Path, cause: str) -> NetworkError:
+    return NetworkError(f"{path}: not a road network built by this tool ({cause})")
+
+
+def _read_npz(path: Path) -> dict[str, np.ndarray]:
+    """The arrays of a saved network by name (``info`` included), each checked against its zip member first."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = {m.filename.removesuffix(".npy"): m for m in archive.infolist() if m.filename.endswith(".npy")}
+            wanted = [*_ARRAYS, "info", *(f"ch_{weight}_{name}" for weight in ("length", "time")
+                                          for name in _HIERARCHY_ARRAYS if f"ch_{weight}_rank" in members)]
+            missing = [name for name in wanted if name not in members]
+            if missing:
+                raise _not_a_network(path, f"no array {missing[0]!r}")
+            claimed = sum(members[name].compress_size for name in wanted)
+            if claimed > path.stat().st_size:
+                raise _not_a_network(path, f"its arrays claim {claimed:,} bytes, more than the file's own size")
+            for name in wanted:
+                _check_member(path, archive, members[name], name)
+            arrays = {}
+            for name in wanted:
+                with archive.open(members[name]) as stream:
+                    arrays[name] = np.lib.format.read_array(stream, allow_pickle=False)
+            return arrays
+    except NetworkError:
+        raise
+    except zipfile.BadZipFile as exc:
+        raise _not_a_network(path, f"not a zip archive: {exc}") from exc
+    except (OSError, EOFError, ValueError, RuntimeError, NotImplementedError) as exc:
+        raise _not_a_network(path, f"cannot be read: {exc}") from exc
+
+
+def _check_member(path: Path, archive: zipfile.ZipFile, member: zipfile.ZipInfo, name: str) -> None:
+    """Refuse an array whose header claims other bytes than its zip member holds, before it is allocated."""
+    if member.compress_type != zipfile.ZIP_STORED or member.compress_size != member.file_size:
+        raise _not_a_network(path, f"array {name!r} is compressed; networks are saved uncompressed")
+    with archive.open(member) as stream:
+        version = np.lib.format.read_magic(stream)
+        if version == (1, 0):
+            shape, _, dtype = np.lib.format.read_array_header_1_0(stream)
+        elif version == (2, 0):
+            shape, _, dtype = np.lib.format.read_array_header_2_0(stream)
+        else:
+            raise _not_a_network(path, f"array {name!r} has .npy format version {version}, not 1.0 or 2.0")
+        data_bytes = member.file_size - stream.tell()
+    if dtype.hasobject:
+        raise _not_a_network(path, f"array {name!r} holds Python objects")
+    if any(size < 0 for size in shape):
+        raise _not_a_network(path, f"array {name!r} has the shape {shape}")
+    needed = math.prod(shape) * dtype.itemsize
+    if needed != data_bytes:
+        raise _not_a_network(path, f"array {name!r} of shape {shape} and type {dtype} needs {needed:,} bytes, "
+                                   f"the file holds {data_bytes:,}")
+
+
+def _network_info(path: Path, array: np.ndarray) -> dict[str, Any]:
+    """The ``info`` of a saved network: a JSON object in a text array, its counts whole numbers."""
+    if array.dtype.kind != "U" or array.ndim != 0:
+        raise _not_a_network(path, f"'info' is an array of {array.dtype} with shape {array.shape}, not one text")
+    try:
+        info = json.loads(str(array))
+    except (ValueError, RecursionError) as exc:
+        raise _not_a_network(path, f"'info' is not JSON: {exc}") from exc
+    if not isinstance(info, dict):
+        raise _not_a_network(path, f"'info' is a JSON {type(info).__name__}, not an object")
+    wrong = [key for key in _INFO_COUNTS if key in info and type(info[key]) is not int]
+    if not isinstance(info.get("source", ""), str):
+        wrong.append("source")
+    if wrong:
+        raise _not_a_network(path, f"'info' holds {wrong[0]!r} as {type(info[wrong[0]]).__name__}")
+    return info
+
+
+def _layout_problem(arrays: dict[str, np.ndarray]) -> str:
+    """What is wrong with the arrays of a network (type, shape, index range), or '' when nothing is."""
+    for name, array in arrays.items():
+        kind = "f" if name in _FLOAT_ARRAYS or name.endswith("_weight") else "iu"
+        if array.dtype.kind not in kind:
+            return f"array {name!r} is of type {array.dtype}, not {'floats' if kind == 'f' else 'integers'}"
+    n, k, m = len(arrays["node_id"]), len(arrays["vertex_node"]), len(arrays["edge_tail"])
+    shapes = {name: (n,) for name in ("node_id", "node_lon", "node_lat", "vertex")}
+    shapes |= {name: (n, 2) for name in ("member_edge", "member_pos", "member_offset_m", "member_offset_s")}
+    shapes |= {name: (m,) for name in ("edge_tail", "edge_head", "edge_length_m", "edge_time_s")}
+    shapes |= {"vertex_node": (k,), "chain_ptr": (m + 1,), "chain_nodes": (len(arrays["chain_nodes"]),),
+               "isolated_lon": (len(arrays["isolated_lon"]),), "isolated_lat": (len(arrays["isolated_lon"]),)}
+    for weight in ("length", "time"):
+        if f"ch_{weight}_rank" in arrays:
+            up, down = len(arrays[f"ch_{weight}_up_head"]), len(arrays[f"ch_{weight}_down_tail"])
+            shapes |= {f"ch_{weight}_{name}": shape for name, shape in (
+                ("rank", (k,)), ("up_ptr", (k + 1,)), ("up_head", (up,)), ("up_weight", (up,)),
+                ("down_ptr", (k + 1,)), ("down_tail", (down,)), ("down_weight", (down,)))}
+    for name, shape in shapes.items():
+        if arrays[name].shape != shape:
+            return f"array {name!r} has the shape {arrays[name].shape}, not {shape}"
+    return _index_problem(arrays, n, k, m)
+
+
+def _index_problem(arrays: dict[str, np.ndarray], n: int, k: int, m: int) -> str:
+    """What index of a network points outside the arrays it indexes, or '' when none does."""
+    ranges = {"vertex": (-1, k), "vertex_node": (0, n), "edge_tail": (0, k), "edge_head": (0, k),
+              "chain_nodes": (0, n), "member_edge": (-1, m)}
+    pointers = {"chain_ptr": len(arrays["chain_nodes"])}
+    for weight in ("length", "time"):
+        if f"ch_{weight}_rank" in arrays:
+            ranges |= {f"ch_{weight}_rank": (0, k), f"ch_{weight}_up_head": (0, k), f"ch_{weight}_down_tail": (0, k)}
+            pointers |= {f"ch_{weight}_up_ptr": len(arrays[f"ch_{weight}_up_head"]),
+                         f"ch_{weight}_down_ptr": len(arrays[f"ch_{weight}_down_tail"])}
+    for name, (low, high) in ranges.items():
+        values = arrays[name]
+        if values.size and (values.min() < low or values.max() >= high):
+            return f"array {name!r} holds indices outside {low}..{high - 1}"
+    for name, end in pointers.items():
+        ptr = arrays[name]
+        if ptr[0] != 0 or ptr[-1] != end or (np.diff(ptr) < 0).any():
+            return f"array {name!r} does not run from 0 to {end} in order"
+    for name in ("edge_length_m", "edge_time_s", *(name for name in arrays if name.endswith("_weight"))):
+        if not (arrays[name] >= 0).all():
+            return f"array {name!r} holds a negative or missing value"
+    return ""
 
 
 def file_digest(path: str | Path) -> str:
@@ -580,18 +730,71 @@ def _cache_path(cache_dir: Path, key: str) -> Path:
 
 # --- sources ----------------------------------------------------------------------
 
-def build_network(source: str | Path, *, on_stage: Progress | None = None) -> RoadNetwork:
-    """Build a network from a local file: ``.osm.pbf``, ``.osm``/``.osm.bz2`` XML, ``.graphml`` or a built ``.npz``."""
-    path = _existing(source)
+def build_network(source: str | Path, *, within: str | Path | None = None,
+                  on_stage: Progress | None = None) -> RoadNetwork:
+    """Build a network from a local file: ``.osm.pbf``, ``.osm``/``.osm.bz2`` XML, ``.graphml`` or a built ``.npz``.
+
+    The file's type is checked on its name before the file is read or hashed;
+    with ``within``, a file outside that folder is refused (see :func:`resolve_within`).
+    """
+    path = network_source(source, within=within)
     if path.name.lower().endswith(".npz"):
         return load_network(path)
     return _build_file(path, cache_key("file", file_digest(path)), on_stage)
 
 
-def _existing(source: str | Path) -> Path:
+def resolve_within(source: str | Path, folder: str | Path) -> Path:
+    """The path of ``source`` with links and ``..`` resolved, refused unless it lies inside ``folder``.
+
+    A relative ``source`` is taken inside ``folder``. Nothing is opened and the
+    refusal reads the same whether the file exists or not, so the answer
+    cannot be used to learn which files a server holds; the path returned is
+    the resolved one, so what is read is what was checked.
+
+    Raises
+    ------
+    NetworkError
+        ``source`` resolves outside ``folder``, or cannot be resolved at all
+        (a NUL byte, a loop of links).
+    """
+    msg = f"{source}: not in the road-network folder {folder}; choose a file there"
+    try:
+        root = Path(folder).resolve()
+        path = (root / source).resolve()
+    except (OSError, RuntimeError, ValueError) as exc:
+        raise NetworkError(msg) from exc
+    if not path.is_relative_to(root):
+        raise NetworkError(msg)
+    return path
+
+
+def network_source(source: str | Path, *, within: str | Path | None = None) -> Path:
+    """The road-network file to read: its type known by name, inside ``within`` when given, and present.
+
+    The checks run in that order, so a file of an unknown type is refused
+    before it is read or hashed, and one outside the folder before anything
+    about it is looked up.
+
+    Returns
+    -------
+    Path
+        The file, resolved when ``within`` is given.
+
+    Raises
+    ------
+    NetworkError
+        Unknown type, outside ``within``, or no such file.
+    """
     path = Path(source)
+    if not path.name.lower().endswith(NETWORK_SUFFIXES):
+        raise NetworkError(
+            f"{path}: unknown road-network format; use .osm.pbf, .osm, .osm.bz2, .graphml "
+            "or a .npz built by 'python -m geo network build'"
+        )
+    if within is not None:
+        path = resolve_within(path, within)
     if not path.is_file():
-        raise NetworkError(f"{path}: no such road-network file")
+        raise NetworkError(f"{source}: no such road-network file")
     return path
 
 
@@ -605,15 +808,13 @@ def _build_file(path: Path, key: str, on_stage: Progress | None) -> RoadNetwork:
     if name.endswith(_OSM_SUFFIXES) or name.endswith(".graphml"):
         nodes, edges = _read_with_osmnx(path)
         return network_from_edges(nodes, edges, directed=True, source=path.name, key=key, on_stage=on_stage)
-    raise NetworkError(
-        f"{path}: unknown road-network format; use .osm.pbf, .osm, .osm.bz2, .graphml "
-        "or a .npz built by 'python -m geo network build'"
-    )
+    raise NetworkError(f"{path}: unknown road-network format")
 
 
 def road_network(
     *,
     source: str | Path | None = None,
+    within: str | Path | None = None,
     bbox: tuple[float, float, float, float] | None = None,
     download: bool = False,
     cache_dir: str | Path | None = None,
@@ -630,7 +831,12 @@ def road_network(
     Parameters
     ----------
     source : path, optional
-        ``.osm.pbf``, ``.osm``, ``.osm.bz2``, ``.graphml`` or a built ``.npz``.
+        ``.osm.pbf``, ``.osm``, ``.osm.bz2``, ``.graphml`` or a built ``.npz``;
+        its type is checked on the name before the file is read or hashed.
+    within : path, optional
+        Folder ``source`` must lie in (after resolving links and ``..``); a
+        file outside it is refused before it is looked at
+        (:func:`resolve_within`). For a server that lets visitors choose.
     bbox : (west, south, east, north), optional
         Area in WGS84 degrees, for the cache lookup and the download.
     download : bool
@@ -650,12 +856,12 @@ def road_network(
     ------
     NetworkError
         No source given and nothing cached, the machine is offline, or the
-        file cannot be read.
+        file is of an unknown type, outside ``within``, missing or unreadable.
     """
     cache = Path(cache_dir) if cache_dir is not None else settings.CACHE_DIR
     stage = on_stage or (lambda _name: None)
     if source is not None:
-        path = _existing(source)
+        path = network_source(source, within=within)
         if path.name.lower().endswith(".npz"):
             return load_network(path)
         key = cache_key("file", file_digest(path))
