@@ -124,6 +124,31 @@ def test_park_facilities_one_per_party(tiny):
     assert bx.park_facilities(tiny).equals(fac)  # deterministic
 
 
+def test_industrial_distractors_are_placed_when_asked(tiny):
+    fac = bx.park_facilities(tiny, bx.DISTRACTORS + bx.INDUSTRIAL_DISTRACTORS)
+    extra = {f"{name} (distractor)" for name, _ in bx.INDUSTRIAL_DISTRACTORS}
+    assert extra <= set(fac["name"]) and not extra & set(bx.park_facilities(tiny)["name"])
+
+
+def test_leaving_a_park_out_hides_its_own_exchanges_from_its_precedents(write):
+    """A park's own documented exchanges lift their ranks only when its precedents are not left out."""
+    from geo.taxonomy import load_taxonomy
+
+    rows = ["P,DK,Power plant,3511,Town of P municipality,,Heat -> Heat,,ref A",
+            "P,DK,Power plant,3511,Cement works,2351,Fly ash [EWC 100102] -> Raw material,,ref C"]
+    park = bx.load_exchanges(dev=write("dev.csv", HEADER + "\n".join(rows) + "\n"), heldout=None,
+                             codes={"Heat -> Heat": ("heat",),
+                                    "Fly ash [EWC 100102] -> Raw material": ("mineral.fly_ash",)})
+    taxonomy = load_taxonomy()
+    precedents = bx.precedent_rows(park)
+    left_out, _ = bx.measure_parks(park, taxonomy, precedents, with_precedents=True)
+    seen, _ = bx.measure_parks(park, taxonomy, precedents, with_precedents=True, leave_out=False)
+    assert left_out["rank"].notna().all() and seen["rank"].notna().all()
+    assert (seen["rank"].to_numpy() < left_out["rank"].to_numpy()).all()
+    table = bx.report_variants({"left out": left_out, "seen": seen})
+    assert "| left out | development parks | 2 |" in table and "| seen | development parks | 2 |" in table
+
+
 @pytest.mark.parametrize("n_exchanges", [1, 15, 40])
 def test_park_facilities_are_apart_inside_the_disc(n_exchanges):
     fac = bx.park_facilities(_many_parties(n_exchanges))
