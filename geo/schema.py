@@ -19,10 +19,10 @@ listed in ``Dataset.skipped``.
 
 from __future__ import annotations
 
+import difflib
 import re
 from dataclasses import dataclass, field
-
-import difflib
+from typing import NamedTuple
 
 import geopandas as gpd
 import numpy as np
@@ -31,13 +31,17 @@ import shapely
 
 from geo import settings
 from geo.errors import Problem, ValidationReport
-from geo.io import RawTable
+from geo.io import CONTROL_CHARACTERS, RawTable
 from geo.taxonomy import UNITS, Taxonomy
 
 __all__ = [
     "Dataset",
     "FACILITY_COLUMNS",
     "FLOW_COLUMNS",
+    "LISTED_ROWS",
+    "Numbers",
+    "ambiguous_readings",
+    "decimal_mark",
     "normalise_ewc",
     "normalise_nace",
     "parse_numbers",
@@ -185,43 +189,183 @@ def normalise_ewc(value: str) -> str | None:
     return text
 
 
-def parse_numbers(values: pd.Series, *, decimal_comma: bool) -> tuple[pd.Series, pd.Series]:
-    """Parse numbers as Europeans write them.
+class Numbers(NamedTuple):
+    """Numbers read from a column of text cells, index-aligned with it.
 
-    Spaces (also no-break and thin spaces) between digits are thousands
-    separators; the Unicode minus sign is a minus. In a file that may use a
-    decimal comma (``;``-delimited CSV) a comma is the decimal mark and dots
-    before it separate thousands (``1.234,5``); elsewhere a comma is a
-    thousands separator only in the full ``1,234,567.8`` pattern, and a lone
-    comma is taken as a decimal mark unless it could equally be a thousands
-    separator (``1,500``), which is reported as unparseable.
+    Attributes
+    ----------
+    values : Series of float
+        NaN for blank, bad and ambiguous cells.
+    bad : Series of bool
+        True where a cell is not blank but is not a finite number.
+    ambiguous : Series of bool
+        True where a cell could be read two ways (``60.000``: 60 or 60000)
+        and the file does not settle which; see :func:`ambiguous_readings`.
+    """
+
+    values: pd.Series
+    bad: pd.Series
+    ambiguous: pd.Series
+
+
+# sign, then digits grouped in threes by one separator (a dot, comma or space) or plain digits, then a decimal
+# mark and its digits, then an exponent. "60.000" matches as grouped, "1.2345" and "0.500" as plain with a mark.
+_NUMBER_RE = re.compile(
+    r"(?P<sign>[-+]?)"
+    r"(?:(?P<grouped>[1-9]\d{0,2}(?P<sep>[., \u00a0\u202f\u2009])\d{3}(?:(?P=sep)\d{3})*)|(?P<plain>\d*))"
+    r"(?:(?P<mark>[.,])(?P<fraction>\d*))?"
+    r"(?P<exponent>[eE][-+]?\d+)?",
+    re.ASCII,
+)
+_OTHER_MARK = {".": ",", ",": "."}
+
+
+@dataclass(frozen=True)
+class _Reading:
+    """What one number text says: its value, the decimal mark it proves, or the separator that makes it ambiguous."""
+
+    value: float = np.nan
+    proves: str = ""
+    ambiguous_sep: str = ""
+    decimal: float = np.nan
+    thousands: float = np.nan
+
+
+def _read_number(text: str, *, grouping: bool) -> _Reading:
+    """Read one stripped number text (see :func:`parse_numbers` for the rules)."""
+    match = _NUMBER_RE.fullmatch(text.replace("\u2212", "-"))
+    if match is None:
+        return _Reading()
+    sign, grouped, sep, plain, mark, fraction, exponent = match.group(
+        "sign", "grouped", "sep", "plain", "mark", "fraction", "exponent")
+    fraction, exponent = fraction or "", exponent or ""
+    if grouped is None:
+        if not (plain or fraction):
+            return _Reading()
+        return _Reading(_float(sign, plain, fraction, exponent), mark if fraction else "")
+    first, *groups = grouped.split(sep)
+    if sep in _OTHER_MARK and len(groups) == 1 and mark is None and (exponent or not grouping):
+        return _Reading(_float(sign, first, groups[0], exponent), sep)  # 1.234e5, or a coordinate: a decimal
+    if not grouping or exponent or mark == sep:
+        return _Reading()
+    digits = first + "".join(groups)
+    if mark is not None:
+        return _Reading(_float(sign, digits, fraction, ""), mark if fraction else "")
+    if sep not in _OTHER_MARK or len(groups) > 1:  # 1 234 567 or 1.234.567: the separator is for thousands
+        return _Reading(_float(sign, digits, "", ""), _OTHER_MARK.get(sep, ""))
+    as_decimal, as_thousands = _float(sign, first, groups[0], ""), _float(sign, digits, "", "")
+    return _Reading(ambiguous_sep=sep, decimal=as_decimal, thousands=as_thousands)
+
+
+def _float(sign: str, integer: str, fraction: str, exponent: str) -> float:
+    return float(f"{sign}{integer or '0'}.{fraction or '0'}{exponent}")
+
+
+def _number_texts(values: pd.Series) -> pd.Series:
+    return values.astype(str).str.strip()
+
+
+def _simple(text: pd.Series, *, grouping: bool) -> pd.Series:
+    """True for texts that read one way at a glance: ``12``, ``-3.14``, ``12,5``, ``0.500``, ``.5``.
+
+    Most cells look like this, so they are read in one vectorised pass; the
+    rest (groups of thousands, exponents, ambiguous or bad texts) go through
+    :func:`_read_number`, which reads these the same way.
+    """
+    simple = text.str.fullmatch(r"[-+]?(?:[0-9]+|[0-9]*[.,][0-9]+)")
+    if grouping:
+        simple &= ~text.str.fullmatch(r"[-+]?[1-9][0-9]{0,2}[.,][0-9]{3}")
+    return simple.fillna(False).astype(bool)
+
+
+def decimal_mark(*columns: pd.Series) -> str | None:
+    """The decimal mark that the unambiguous numbers of some columns prove: ``","``, ``"."`` or None.
+
+    ``12,5`` and ``1.234.567`` prove a decimal comma; ``3.14`` and
+    ``1,234,567`` a decimal dot; ``1.234,5`` and ``1 234,5`` the mark they
+    end with. Values that could be read two ways (``60.000``, ``1,500``) and
+    whole numbers prove nothing. None when nothing proves a mark, or when the
+    columns prove both (a file pasted together from two sources).
+    """
+    marks = set()
+    for column in columns:
+        text = _number_texts(column)
+        simple = _simple(text, grouping=True)
+        marks.update(mark for mark in ".," if text[simple].str.contains(mark, regex=False).any())
+        marks.update(_read_number(t, grouping=True).proves for t in text[~simple & (text != "")].unique())
+    marks.discard("")
+    return marks.pop() if len(marks) == 1 else None
+
+
+def ambiguous_readings(text: str) -> tuple[float, float]:
+    """The two values an ambiguous number text could mean: (decimal mark read, thousands read).
+
+    ``'60.000'`` gives ``(60.0, 60000.0)``; NaNs for a text that is not ambiguous.
+    """
+    reading = _read_number(text.strip(), grouping=True)
+    return reading.decimal, reading.thousands
+
+
+def parse_numbers(
+    values: pd.Series,
+    *,
+    decimal: str | None = None,
+    grouping: bool = True,
+    stored: pd.Series | None = None,
+) -> Numbers:
+    """Parse numbers as Europeans write them, never guessing between a thousandfold difference.
+
+    A comma or a dot is a decimal mark or a thousands separator; which one is
+    decided per file, from its values that can only be read one way (see
+    :func:`decimal_mark`), and given as ``decimal``. Digits grouped in
+    threes by spaces (also no-break and thin spaces) are thousands
+    (``1 234 567,5``); the Unicode minus sign is a minus. A value that could
+    be read either way (``60.000`` is 60 or 60000; ``1,500`` is 1.5 or 1500)
+    takes the reading of ``decimal``; with ``decimal`` None it is not read
+    and marked ``ambiguous``, for the caller to refuse naming both readings.
+
+    Parameters
+    ----------
+    values : Series
+        Cell texts.
+    decimal : {",", "."}, optional
+        The decimal mark of the file, from :func:`decimal_mark`; None when
+        the file does not settle it.
+    grouping : bool
+        False for coordinates, which have no thousands: a single comma or
+        dot is then always the decimal mark (``60.169`` is 60.169).
+    stored : Series of float, optional
+        Cells the file stored as numbers (XLSX number cells, numeric GeoJSON
+        and GeoPackage fields; NaN elsewhere), taken as they are.
 
     Returns
     -------
-    numbers : Series of float
-        NaN for blank or bad cells.
-    bad : Series of bool
-        True where a cell is not blank but is not a finite number.
+    Numbers
+        ``values`` (float, NaN for blank, bad or ambiguous cells), ``bad``
+        and ``ambiguous`` (bool), index-aligned with ``values``.
     """
-    text = values.astype(str).str.strip()
-    text = text.str.replace("\u2212", "-", regex=False)
-    text = text.str.replace(r"(?<=\d)[\s\u00a0\u202f\u2009](?=\d)", "", regex=True)
-    has_comma = text.str.contains(",", regex=False)
-    if decimal_comma:
-        fixed = text.str.replace(".", "", regex=False).str.replace(",", ".", regex=False)
-        text = text.where(~has_comma, fixed)
-        ambiguous = pd.Series(False, index=text.index)
-    else:
-        thousands = text.str.fullmatch(r"-?\d{1,3}(,\d{3})+\.\d+|-?\d{1,3}(,\d{3}){2,}")
-        ambiguous = text.str.fullmatch(r"-?\d{1,3},\d{3}") & ~thousands
-        decimal = has_comma & ~thousands & ~ambiguous & ~text.str.contains(".", regex=False)
-        text = text.where(~thousands, text.str.replace(",", "", regex=False))
-        text = text.where(~decimal, text.str.replace(",", ".", regex=False))
-    numbers = pd.to_numeric(text.where(~ambiguous, "x"), errors="coerce").astype(float)
-    blank = text == ""
-    bad = ~blank & ~np.isfinite(numbers.fillna(np.nan).to_numpy(dtype=float))
-    numbers = numbers.where(~bad)
-    return numbers, pd.Series(bad, index=values.index)
+    text = _number_texts(values)
+    if stored is not None:
+        text = text.where(stored.isna(), "")
+    simple = _simple(text, grouping=grouping)
+    numbers = pd.Series(np.nan, index=text.index)
+    numbers[simple] = pd.to_numeric(text[simple].str.replace(",", ".", regex=False), errors="coerce")
+    rest = text[~simple & (text != "")]
+    readings = {t: _read_number(t, grouping=grouping) for t in rest.unique()}
+
+    def value(reading: _Reading) -> float:
+        if not reading.ambiguous_sep or decimal is None:
+            return reading.value
+        return reading.decimal if reading.ambiguous_sep == decimal else reading.thousands
+
+    numbers[rest.index] = rest.map({t: value(r) for t, r in readings.items()}).astype(float)
+    ambiguous = text.isin([t for t, r in readings.items() if r.ambiguous_sep]) & (decimal is None)
+    if stored is not None:
+        numbers = numbers.where(stored.isna(), stored.astype(float))
+    blank = (text == "") & (stored.isna() if stored is not None else True)
+    bad = ~blank & ~ambiguous & ~np.isfinite(numbers.to_numpy(dtype=float))
+    numbers = numbers.where(~bad & ~ambiguous)
+    return Numbers(numbers.rename(values.name), pd.Series(bad, index=values.index), ambiguous)
 
 
 # -- validation -----------------------------------------------------------------
@@ -258,6 +402,18 @@ def validate(facilities: RawTable, flows: RawTable | None, taxonomy: Taxonomy) -
     return Dataset(fac, flw, report, skipped_frame)
 
 
+#: Rows listed one by one for each check of a table; the rest are counted in one more problem (every row with
+#: an error is still left out and named in ``Dataset.skipped``). Real files with a few hundred bad rows are
+#: listed whole, while a report never grows past about 30 checks x 1,000 rows, however large the file.
+LISTED_ROWS = 1000
+
+#: Characters of a cell value shown in a problem; longer values are cut, with an ellipsis.
+SHOWN_CHARS = 80
+
+_CONTROL_RE = re.compile(CONTROL_CHARACTERS)
+_CONTROL_NAMES = {0x00: "NUL", 0x1B: "escape", 0x7F: "DEL", 0x85: "next line"}
+
+
 class _Collector:
     """Collects problems for one table and marks rows that have an error."""
 
@@ -268,44 +424,110 @@ class _Collector:
         self.reasons: dict[int, str] = {}
 
     def rows(self, mask, column: str | None, values, message, hint="", severity="error") -> None:
-        """Record a problem for every row where ``mask`` holds.
+        """Record a problem for each row where ``mask`` holds: the first :data:`LISTED_ROWS`, then a count.
 
         ``message`` and ``hint`` are a text, a callable of the cell value, or
-        a Series of texts aligned with the table's rows.
+        a Series of texts aligned with the table's rows. A callable gets the
+        value cut to :data:`SHOWN_CHARS` characters. Hints are worked out for
+        the listed rows only (some search the whole table); messages for
+        every row with an error, as the reason it was left out.
         """
         positions = np.flatnonzero(np.asarray(mask, dtype=bool))
-        for pos in positions:
-            value = None if values is None else str(values.iloc[pos])
-            text, tip = (_text_for(m, pos, value) for m in (message, hint))
+        if not len(positions):
+            return
+        if values is None:
+            cells = [None] * len(positions)
+        else:
+            cells = [_shown(v) for v in values.iloc[positions].tolist()]
+        listed = min(len(positions), LISTED_ROWS)
+        texts = _texts(message, positions if severity == "error" else positions[:listed], cells)
+        tips = _texts(hint, positions[:listed], cells)
+        for pos, value, text, tip in zip(positions[:listed], cells, texts, tips):
             self.report.add(
-                Problem(self.raw.file, int(self.raw.rows[pos]), column, value, text, tip, severity)
+                Problem(self.raw.file, int(self.raw.rows[pos]), column, _visible(value), text, tip, severity)
             )
-            if severity == "error":
-                self.bad[pos] = True
-                self.reasons.setdefault(int(pos), f"{column}: {text}" if column else text)
+        if len(positions) > listed:
+            left_out = ", each left out" if severity == "error" else ""
+            self.report.add(Problem(
+                self.raw.file, None, column, None,
+                f"{len(positions) - listed:,} more rows like row {int(self.raw.rows[positions[0]])} ({texts[0]})",
+                f"only the first {listed:,} are listed{left_out}", severity,
+            ))
+        if severity == "error":
+            self.bad[positions] = True
+            for pos, text in zip(positions.tolist(), texts):
+                self.reasons.setdefault(pos, f"{column}: {text}" if column else text)
 
     def file(self, message: str, hint: str = "", column: str | None = None) -> None:
         self.report.add(Problem(self.raw.file, None, column, None, message, hint))
 
     def skipped(self, table: str, ids: pd.Series) -> list[dict]:
         """One record per row with an error: what the table lost, and why."""
+        positions = np.flatnonzero(self.bad)
         return [
-            {"table": table, "file": self.raw.file, "row": int(self.raw.rows[pos]),
-             "facility_id": ids.iloc[pos], "reason": self.reasons[int(pos)]}
-            for pos in np.flatnonzero(self.bad)
+            {"table": table, "file": self.raw.file, "row": int(row), "facility_id": fid, "reason": self.reasons[pos]}
+            for pos, row, fid in zip(positions.tolist(), self.raw.rows[positions], ids.iloc[positions].tolist())
         ]
 
 
-def _text_for(message, pos: int, value: str | None) -> str:
+def _shown(value: object) -> str:
+    """A cell value as a problem shows it: cut to :data:`SHOWN_CHARS` characters."""
+    text = str(value)
+    return text if len(text) <= SHOWN_CHARS else text[:SHOWN_CHARS - 1] + "\u2026"
+
+
+def _visible(value: str | None) -> str | None:
+    """The value with control characters written as escapes (``\\x00``), as a report or table can show it."""
+    if value is None:
+        return None
+    return _CONTROL_RE.sub(lambda m: repr(m.group())[1:-1], value)
+
+
+def _character(char: str) -> str:
+    """``'U+0000 (NUL)'``."""
+    code = ord(char)
+    name = _CONTROL_NAMES.get(code)
+    return f"U+{code:04X}" + (f" ({name})" if name else "")
+
+
+def _control_characters(frame: pd.DataFrame, col: _Collector) -> None:
+    """Refuse every cell holding a control character (see :data:`geo.io.CONTROL_CHARACTERS`), naming it."""
+    for column in frame.columns:
+        text = frame[column]
+        holds = text.str.contains(CONTROL_CHARACTERS, regex=True)
+        if not holds.any():
+            continue
+        found = text.where(holds, "").str.extract(f"({CONTROL_CHARACTERS})", expand=False)
+        col.rows(
+            holds, column, text,
+            "the text holds the invisible control character " + found.fillna(" ").map(_character),
+            "remove it: such characters break saving and exports (a NUL cuts the text)",
+        )
+
+
+def _texts(message, positions: np.ndarray, cells: list) -> list[str]:
+    """The text of ``message`` (a text, a callable of the cell value, or a Series) for each position."""
     if isinstance(message, pd.Series):
-        return str(message.iloc[pos])
-    return message(value) if callable(message) else message
+        return [str(m) for m in message.iloc[positions].tolist()]
+    if callable(message):
+        return [message(cell) for cell in cells[: len(positions)]]
+    return [message] * len(positions)
 
 
 def _broken_records(raw: RawTable, table: str, report: ValidationReport, skipped: list[dict]) -> None:
-    """Report records the reader could not split into columns, and list them as skipped."""
-    report.extend(raw.problems)
-    for p in raw.problems:
+    """Report the reader's problems; records it could not split into columns are listed as skipped.
+
+    Like every check, the first :data:`LISTED_ROWS` such records are listed
+    and the rest counted.
+    """
+    errors = [p for p in raw.problems if p.severity == "error"]
+    report.extend([p for p in raw.problems if p.severity != "error"] + errors[:LISTED_ROWS])
+    if len(errors) > LISTED_ROWS:
+        first = errors[0]
+        report.add(Problem(raw.file, None, None, None,
+                           f"{len(errors) - LISTED_ROWS:,} more rows like row {first.row} ({first.message})",
+                           f"only the first {LISTED_ROWS:,} are listed, each left out"))
+    for p in errors:
         skipped.append({"table": table, "file": p.file, "row": p.row, "facility_id": "", "reason": p.message})
 
 
@@ -326,6 +548,7 @@ def _prepared(
         return None
     if _missing_columns(raw, frame, required, col, table, skipped):
         return None
+    _control_characters(frame, col)
     for column in columns:
         if column not in frame.columns:
             frame[column] = ""
@@ -349,7 +572,10 @@ def _missing_columns(
 ) -> bool:
     """Report missing required columns; every row of the table is then skipped, and named."""
     missing = [c for c in required if c not in frame.columns]
-    found = ", ".join(frame.columns) or "none"
+    names = list(frame.columns)
+    found = ", ".join(_shown(c) for c in names[:20]) or "none"
+    if len(names) > 20:
+        found += f" and {len(names) - 20:,} more"
     for column in missing:
         col.file(f"required column {column!r} is missing", f"columns found: {found}", column)
     if missing:
@@ -457,8 +683,8 @@ def _facility_coordinates(
                      "give a point geometry or lat/lon columns")
             _check_ranges(lon, lat, col)  # points get the same checks as lat/lon columns
             return lon, lat
-    lat_num, lat_bad = parse_numbers(frame["lat"], decimal_comma=raw.decimal_comma)
-    lon_num, lon_bad = parse_numbers(frame["lon"], decimal_comma=raw.decimal_comma)
+    lat_num, lat_bad, _ = parse_numbers(frame["lat"], grouping=False, stored=_stored(raw, "lat"))
+    lon_num, lon_bad, _ = parse_numbers(frame["lon"], grouping=False, stored=_stored(raw, "lon"))
     use = from_columns.to_numpy()
     for name, word, bad in (("lat", "latitude", lat_bad), ("lon", "longitude", lon_bad)):
         text = frame[name]
@@ -566,16 +792,23 @@ def _validate_flows(
     )
     frame["resource"] = resource
 
-    quantity, q_bad = parse_numbers(frame["quantity"], decimal_comma=raw.decimal_comma)
+    stored = {c: _stored(raw, c) for c in ("quantity", "max_distance_km")}
+    mark = decimal_mark(*(_text_cells(frame[c], stored[c]) for c in stored))
+    quantity, q_bad, q_ambiguous = parse_numbers(frame["quantity"], decimal=mark, stored=stored["quantity"])
     col.rows(q_bad, "quantity", frame["quantity"], lambda v: f"quantity {v!r} is not a number")
+    col.rows(q_ambiguous, "quantity", frame["quantity"], lambda v: f"quantity {v!r} could be {_two_readings(v)}",
+             _AMBIGUOUS_HINT)
     col.rows(quantity < 0, "quantity", frame["quantity"], lambda v: f"quantity {v} is negative", "use 0 or more")
     frame["quantity"] = quantity
 
     unit = _validate_units(frame, quantity, taxonomy, col)
     frame["unit"] = unit
 
-    max_km, km_bad = parse_numbers(frame["max_distance_km"], decimal_comma=raw.decimal_comma)
+    max_km, km_bad, km_ambiguous = parse_numbers(frame["max_distance_km"], decimal=mark,
+                                                 stored=stored["max_distance_km"])
     col.rows(km_bad, "max_distance_km", frame["max_distance_km"], lambda v: f"{v!r} is not a number")
+    col.rows(km_ambiguous, "max_distance_km", frame["max_distance_km"],
+             lambda v: f"maximum distance {v!r} could be {_two_readings(v)}", _AMBIGUOUS_HINT)
     col.rows(max_km <= 0, "max_distance_km", frame["max_distance_km"], lambda v: f"maximum distance {v} must be above 0")
     frame["max_distance_km"] = max_km
 
@@ -602,6 +835,31 @@ def _validate_flows(
     ordered = ["flow_id", *FLOW_COLUMNS, "basis", "file", "row"]
     extra = [c for c in valid.columns if c not in ordered]
     return valid[ordered + extra]
+
+
+_AMBIGUOUS_HINT = "the other numbers of the file do not show which; write it without thousands separators"
+
+
+def _two_readings(text: str) -> str:
+    """``'60 or 60000'``: the two values an ambiguous number could mean."""
+    as_decimal, as_thousands = ambiguous_readings(text)
+    return f"{as_decimal:.12g} or {as_thousands:.12g}"
+
+
+def _stored(raw: RawTable, column: str) -> pd.Series | None:
+    """The numbers the file stored in a column (by its canonical name), or None when it stored none."""
+    if raw.numbers is None:
+        return None
+    for name in raw.numbers.columns:
+        key = name.strip().lower()
+        if _ALIASES.get(key, key) == column:
+            return raw.numbers[name].reset_index(drop=True)
+    return None
+
+
+def _text_cells(text: pd.Series, stored: pd.Series | None) -> pd.Series:
+    """The cells of a column that the file wrote as text (blank where it stored a number)."""
+    return text if stored is None else text.where(stored.isna(), "")
 
 
 def _partners(text: pd.Series, all_ids: set[str], col: _Collector) -> pd.Series:

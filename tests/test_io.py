@@ -14,11 +14,10 @@ from geo.io import read_table, sniff_delimiter
 NORDIC = "äöåøæõūłÄÖÅØÆ"
 
 
-def test_semicolon_csv_with_decimal_comma_is_flagged(write):
+def test_semicolon_csv_keeps_decimal_commas_as_text(write):
     path = write("f.csv", "facility_id;name;lat;lon\nA;Öljy;60,5;24,9\n")
     raw = read_table(path)
     assert raw.delimiter == ";"
-    assert raw.decimal_comma
     assert raw.frame.loc[0, "lat"] == "60,5"
     assert list(raw.rows) == [2]
 
@@ -57,10 +56,10 @@ def test_missing_and_unsupported_files_are_input_errors(tmp_path, write):
         read_table(write("a.shp", "x"))
 
 
-def test_undecodable_bytes_name_the_offset(tmp_path):
+def test_undecodable_bytes_name_the_row_and_column(tmp_path):
     path = tmp_path / "bad.csv"
     path.write_bytes(b"facility_id,name\nA,\x81\x8d\x8f\n")
-    with pytest.raises(InputError, match="cannot decode byte 0x81 at offset 19"):
+    with pytest.raises(InputError, match="row 2, column 'name': byte 0x81 is neither UTF-8 nor Windows-1252"):
         read_table(path)
 
 
@@ -134,14 +133,15 @@ def test_windows_1252_round_trip(tmp_path_factory, names, delimiter):
 @hsettings(max_examples=100, deadline=None)
 @given(values=st.lists(st.floats(min_value=-1e7, max_value=1e7, allow_nan=False), min_size=1, max_size=8))
 def test_decimal_comma_numbers_parse_back(tmp_path_factory, values):
-    from geo.schema import parse_numbers
+    from geo.schema import decimal_mark, parse_numbers
 
     lines = [f"{i};{v:.4f}".replace(".", ",") for i, v in enumerate(values)]
     path = tmp_path_factory.mktemp("csv") / "f.csv"
     path.write_text("id;x\n" + "\n".join(lines) + "\n", encoding="utf-8")
     raw = read_table(path)
-    numbers, bad = parse_numbers(raw.frame["x"], decimal_comma=raw.decimal_comma)
-    assert not bad.any()
+    assert decimal_mark(raw.frame["x"]) == ","
+    numbers, bad, ambiguous = parse_numbers(raw.frame["x"], decimal=",")
+    assert not bad.any() and not ambiguous.any()
     assert numbers.tolist() == pytest.approx([round(v, 4) for v in values])
 
 
@@ -160,3 +160,37 @@ def test_row_with_extra_fields_is_reported_not_shifted(write):
     assert problem.row == 3
     assert problem.message == "row has 4 fields but the header has 3"
     assert "unquoted semicolon" in problem.hint
+
+
+def test_empty_columns_of_trailing_delimiters_are_dropped_not_refused(write):
+    raw = read_table(write("f.csv", "facility_id;name;;\nA;x;;\nB;y;;\n"))
+    assert list(raw.frame.columns) == ["facility_id", "name"]
+    assert raw.frame["name"].tolist() == ["x", "y"]
+
+
+def test_xlsx_header_below_blank_rows_keeps_spreadsheet_row_numbers(tmp_path):
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.title = "facilities"
+    sheet["B3"], sheet["C3"] = "facility_id", "name"
+    sheet["B4"], sheet["C4"] = "A", "Åbo"
+    sheet["B6"], sheet["C6"] = "B", "Kõrts"
+    book.save(tmp_path / "d.xlsx")
+    raw = read_table(tmp_path / "d.xlsx", table="facilities")
+    assert list(raw.frame.columns) == ["facility_id", "name"]
+    assert raw.frame["name"].tolist() == ["Åbo", "Kõrts"]
+    assert list(raw.rows) == [4, 6]
+
+
+def test_xlsx_column_given_twice_is_refused_not_renamed(tmp_path):
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    book.active.title = "facilities"
+    book.active.append(["facility_id", "name", "Name"])
+    book.active.append(["A", "x", "y"])
+    book.save(tmp_path / "d.xlsx")
+    with pytest.raises(InputError, match="column 'Name' appears twice"):
+        read_table(tmp_path / "d.xlsx", table="facilities")

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+from hypothesis import given, settings as hsettings, strategies as st
 
 from geo.dataset import load_dataset
-from geo.schema import normalise_ewc, normalise_nace, parse_numbers
+from geo.schema import LISTED_ROWS, decimal_mark, normalise_ewc, normalise_nace, parse_numbers
 
 FAC = "facility_id,name,lat,lon,nace,country\n"
 FLOW = "facility_id,direction,resource,quantity,unit\n"
@@ -111,13 +112,29 @@ def test_duplicate_ids_are_named_with_rows(write, tax):
     assert data.facilities["facility_id"].tolist() == ["A", "B"]
 
 
-def test_many_rows_of_one_id_give_a_report_that_grows_linearly(write, tax):
+def test_many_rows_of_one_id_give_a_bounded_report_and_skip_every_row(write, tax):
     n = 5_000
     data = _load(write, tax, FAC + "".join(f"A,x{i},60,25,,\n" for i in range(n)))
     errors = data.report.errors
-    assert len(errors) == n - 1
-    assert errors[0].hint == f"rows 2, 3, 4, 5, 6 and {n - 5:,} more share it"
-    assert max(len(p.format()) for p in errors) < 200  # each problem bounded, not a list of every row
+    listed = [p for p in errors if p.row is not None]
+    [count] = [p for p in errors if p.row is None]
+    assert len(listed) == LISTED_ROWS and [p.row for p in listed[:2]] == [3, 4]
+    assert listed[0].hint == f"rows 2, 3, 4, 5, 6 and {n - 5:,} more share it"
+    assert count.message == f"{n - 1 - LISTED_ROWS:,} more rows like row 3 (duplicate facility id 'A')"
+    assert max(len(p.format()) for p in errors) < 300  # each problem bounded, not a list of every row
+    assert len(data.skipped) == n - 1  # every row left out is still named
+
+
+def test_every_check_lists_a_bounded_number_of_rows(write, tax):
+    n = LISTED_ROWS + 50
+    data = _load(write, tax, FAC + "".join(f"F{i},,sixty,{i},X99,F1\n" for i in range(n)))
+    by_column = {}
+    for p in data.report.errors:
+        by_column.setdefault(p.column, []).append(p)
+    for column in ("name", "lat", "nace", "country"):
+        assert len(by_column[column]) == LISTED_ROWS + 1, column
+        assert f"{n - LISTED_ROWS:,} more rows like row 2" in by_column[column][0].message
+    assert len(data.skipped) == n
 
 
 def test_flow_problems_are_all_reported_at_once(write, tax):
@@ -198,14 +215,42 @@ def test_bad_nace_country_and_confidential(write, tax):
 
 
 def test_parse_numbers_handles_european_forms():
-    values = pd.Series(["1 234,5", "1.234,5", "63.45", "", "−3", "1\u00a0000"])
-    numbers, bad = parse_numbers(values, decimal_comma=True)
-    assert numbers.tolist()[:3] == [1234.5, 1234.5, 63.45]
-    assert numbers.tolist()[4:] == [-3.0, 1000.0]
-    assert bad.tolist() == [False] * 6
-    numbers, bad = parse_numbers(pd.Series(["1,234,567.5", "2,5", "1,500", "inf"]), decimal_comma=False)
-    assert numbers.tolist()[:2] == [1234567.5, 2.5]
-    assert bad.tolist() == [False, False, True, True]
+    values = pd.Series(["1 234,5", "1.234,5", "12,5", "", "−3", "1\u00a0000", "1 234 567,5", "0,500"])
+    assert decimal_mark(values) == ","
+    numbers, bad, ambiguous = parse_numbers(values, decimal=",")
+    assert numbers.tolist()[:3] == [1234.5, 1234.5, 12.5]
+    assert numbers.tolist()[4:] == [-3.0, 1000.0, 1234567.5, 0.5]
+    assert not bad.any() and not ambiguous.any()
+    values = pd.Series(["1,234,567.5", "2.5", "1,500", "inf", "1.234.5"])
+    assert decimal_mark(values) == "."
+    numbers, bad, ambiguous = parse_numbers(values, decimal=".")
+    assert numbers.tolist()[:3] == [1234567.5, 2.5, 1500.0]
+    assert bad.tolist() == [False, False, False, True, True]
+
+
+@pytest.mark.parametrize(
+    "values, mark",
+    [(["12,5"], ","), (["1.234.567"], ","), (["1.234,5"], ","), (["1 234,5"], ","), (["0,500"], ","),
+     (["3.14"], "."), (["1,234,567"], "."), (["1,234.5"], "."),
+     (["60.000", "1,500", "60 000", "60", ""], None),  # only values that read two ways, or whole numbers
+     (["12,5", "3.14"], None)],  # both marks: the file does not settle it
+)
+def test_decimal_mark_is_proven_only_by_values_that_read_one_way(values, mark):
+    assert decimal_mark(pd.Series(values)) == mark
+
+
+@pytest.mark.parametrize("decimal, expected", [(",", 60000.0), (".", 60.0)])
+def test_an_ambiguous_value_takes_the_files_mark_and_is_refused_without_one(decimal, expected):
+    numbers, bad, ambiguous = parse_numbers(pd.Series(["60.000"]), decimal=decimal)
+    assert numbers.tolist() == [expected] and not ambiguous.any()
+    numbers, bad, ambiguous = parse_numbers(pd.Series(["60.000"]), decimal=None)
+    assert numbers.isna().all() and ambiguous.tolist() == [True] and not bad.any()
+
+
+def test_coordinates_have_no_thousands():
+    numbers, bad, ambiguous = parse_numbers(pd.Series(["60.169", "24,945", "60 169", "1.234,5"]), grouping=False)
+    assert numbers.tolist()[:2] == [60.169, 24.945]
+    assert bad.tolist() == [False, False, True, True] and not ambiguous.any()
 
 
 def test_xlsx_workbook_with_both_sheets(tmp_path, tax):
@@ -267,3 +312,28 @@ def test_point_geometries_get_the_coordinate_checks_of_lat_lon_columns(tmp_path,
     assert rows["ok"] not in errors and rows["far"] not in errors
     assert "far outside the Baltic Sea Region" in " ".join(w.message for w in data.report.warnings)
     assert data.facilities["facility_id"].tolist() == ["ok", "far"]
+
+
+def _written(units: int, decimals: int, *, mark: str, thousands: str, places: int) -> str:
+    """``units`` / 10**places written with a decimal mark and a thousands separator, as a person would."""
+    sign = "-" if units < 0 else ""
+    whole, fraction = divmod(abs(units), 10 ** places)
+    digits = str(whole)
+    groups = [digits[max(i - 3, 0):i] for i in range(len(digits), 0, -3)][::-1]
+    text = sign + thousands.join(groups)
+    return text + (mark + str(fraction).zfill(places)[:decimals] if decimals else "")
+
+
+@hsettings(max_examples=300, derandomize=True, deadline=None)
+@given(values=st.lists(st.tuples(st.integers(min_value=-10**10, max_value=10**10), st.integers(0, 4)), min_size=1,
+                       max_size=6),
+       mark=st.sampled_from([",", "."]), separator=st.sampled_from(["", " ", "\u00a0", "other mark"]))
+def test_numbers_written_in_one_convention_read_back_exactly(values, mark, separator):
+    thousands = {",": ".", ".": ","}[mark] if separator == "other mark" else separator
+    places = 4
+    texts = [_written(units, decimals, mark=mark, thousands=thousands, places=places) for units, decimals in values]
+    expected = [float(_written(units, decimals, mark=".", thousands="", places=places)) for units, decimals in values]
+    assert decimal_mark(pd.Series(texts)) in (mark, None)  # values never prove the other mark
+    numbers, bad, ambiguous = parse_numbers(pd.Series(texts), decimal=mark)
+    assert not bad.any() and not ambiguous.any(), texts
+    assert numbers.tolist() == expected, texts
