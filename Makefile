@@ -37,7 +37,7 @@ $(VENDOR)/.stamp: Makefile
 		package/dist/leaflet.js package/dist/leaflet.css package/dist/images
 	tar xzf $(VENDOR).tmp/leaflet-*.tgz -C $(VENDOR).tmp/leaflet --strip-components=1 package/LICENSE
 	tar xzf $(VENDOR).tmp/world-atlas-*.tgz -C $(VENDOR).tmp/world-atlas --strip-components=1 \
-		package/countries-50m.json package/LICENSE
+		package/countries-50m.json package/countries-10m.json package/LICENSE
 	rm $(VENDOR).tmp/*.tgz
 	echo "$(LEAFLET) $(WORLD_ATLAS)" > $(VENDOR).tmp/.stamp
 	rm -rf $(VENDOR) && mv $(VENDOR).tmp $(VENDOR)
