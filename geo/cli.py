@@ -1,4 +1,4 @@
-"""The command line: ``python -m geo validate``, ``match``, ``network build`` and ``import-eprtr``.
+"""The command line: ``python -m geo validate``, ``match``, ``network build``, ``import-eprtr`` and ``import-hotmaps``.
 
 Exit codes: 0 success, 1 invalid input (every problem printed), 2 unusable
 arguments (missing file, unknown format). Errors are one line on stderr,
@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -22,6 +23,9 @@ from geo.network import BUILD_STAGES, RoadNetwork, network_area, network_source,
 from geo.pipeline import MatchResult, match, method_notes
 from geo.schema import Dataset
 from geo.taxonomy import load_taxonomy
+
+if TYPE_CHECKING:
+    from geo.eprtr import RegisterImport
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
 
@@ -94,14 +98,27 @@ def _parser() -> argparse.ArgumentParser:
     build.set_defaults(run=_network_build)
 
     register = commands.add_parser(
-        "import-eprtr", help="turn E-PRTR facility, waste-transfer and release extracts into a GeoPackage")
-    register.add_argument("facilities", type=Path, help="E-PRTR facilities CSV (semicolon-separated, UTF-8)")
-    register.add_argument("--waste-transfers", type=Path, help="off-site waste transfers CSV: recovered non-hazardous waste becomes supply")
-    register.add_argument("--releases", type=Path, help="releases CSV: CO2 to air becomes gas.co2 supply")
-    register.add_argument("--country", type=_country, help="keep one country (ISO code, e.g. FI)")
+        "import-eprtr", help="turn E-PRTR files (the EEA's user-friendly CSVs or the register's tables) into a GeoPackage",
+        description="Each file is recognised from its header: the EEA's user-friendly F1_4 (air releases), F2_4 "
+                    "(water releases) and F4_2 (waste transfers) files of any country, or the register's "
+                    "facilities table with its waste-transfer and release tables.")
+    register.add_argument("files", type=Path, nargs="+",
+                          help="E-PRTR files: F1_4/F2_4/F4_2 CSVs, or the facilities table (then its other tables)")
+    register.add_argument("--waste-transfers", type=Path,
+                          help="the register's waste-transfer table: recovered non-hazardous waste becomes supply")
+    register.add_argument("--releases", type=Path, help="the register's release table: CO2 to air becomes gas.co2 supply")
+    register.add_argument("--country", type=_country, help="keep one country (ISO code, e.g. SE)")
     register.add_argument("--bbox", type=_bbox, help="keep this area: west,south,east,north (degrees)")
     register.add_argument("--out", type=Path, required=True, help="GeoPackage to write (layers facilities and flows)")
     register.set_defaults(run=_import_eprtr)
+
+    hotmaps = commands.add_parser(
+        "import-hotmaps", help="turn the Hotmaps industrial database into a GeoPackage (excess heat and CO2 as supply)")
+    hotmaps.add_argument("file", type=Path, help="Hotmaps Industrial_Database.csv (semicolon-separated)")
+    hotmaps.add_argument("--country", type=_country, help="keep one country (ISO code, e.g. SE)")
+    hotmaps.add_argument("--bbox", type=_bbox, help="keep this area: west,south,east,north (degrees)")
+    hotmaps.add_argument("--out", type=Path, required=True, help="GeoPackage to write (layers facilities and flows)")
+    hotmaps.set_defaults(run=_import_hotmaps)
     return parser
 
 
@@ -152,22 +169,42 @@ def _network_build(args: argparse.Namespace) -> int:
 
 
 def _import_eprtr(args: argparse.Namespace) -> int:
-    from geo.eprtr import check_output_path, import_eprtr, write_geopackage
+    from geo.eprtr import check_output_path, import_eprtr
 
     check_output_path(args.out)
-    result = import_eprtr(args.facilities, waste_transfers=args.waste_transfers, releases=args.releases,
+    result = import_eprtr(args.files, waste_transfers=args.waste_transfers, releases=args.releases,
                           country=args.country, bbox=args.bbox)
+    return _write_import(result, ", ".join(str(f) for f in args.files), args.out)
+
+
+def _import_hotmaps(args: argparse.Namespace) -> int:
+    from geo.eprtr import check_output_path
+    from geo.hotmaps import import_hotmaps
+
+    check_output_path(args.out)
+    result = import_hotmaps(args.file, country=args.country, bbox=args.bbox)
+    return _write_import(result, str(args.file), args.out)
+
+
+def _write_import(result: RegisterImport, what: str, out: Path) -> int:
+    """Print what an import read and found, then write its GeoPackage (an empty result is an error)."""
+    from geo.eprtr import write_geopackage
+
     report = result.report
     for file, n in report.rows_read.items():
-        print(f"read {n} rows from {file}", file=sys.stderr)
+        print(f"read {n} rows from {file} ({report.layouts[file]})", file=sys.stderr)
     for line in report.notes + report.summary():
         print(f"note: {line}", file=sys.stderr)
     if not len(result.facilities):
-        raise InputError(f"{args.facilities}: no facility left to write (check --country and --bbox)")
-    write_geopackage(result, args.out)
-    kinds = result.flows["resource"].value_counts()
+        raise InputError(f"{what}: no facility left to write (check --country and --bbox)")
+    write_geopackage(result, out)
+    flows = result.flows
+    kinds = flows["resource"].value_counts()
     detail = ", ".join(f"{n} {r}" for r, n in kinds.items()) or "none"
-    print(f"wrote {len(result.facilities)} facilities and {len(result.flows)} flows ({detail}) to {args.out}")
+    print(f"wrote {len(result.facilities)} facilities and {len(flows)} flows ({detail}) to {out}")
+    totals = flows.groupby(["resource", "unit"])["quantity"].sum()
+    if len(totals):
+        print("supply in all: " + ", ".join(f"{r} {q:,.0f} {u}" for (r, u), q in totals.items()), file=sys.stderr)
     return EXIT_OK
 
 
@@ -176,7 +213,10 @@ def _load_network(args: argparse.Namespace, data: Dataset) -> RoadNetwork | None
     if args.network is not None:
         _check_network_file(args.network)
         print(f"reading road network {args.network} ...", file=sys.stderr)
-        network = road_network(source=args.network, use_cache=not args.no_cache)
+        try:
+            network = road_network(source=args.network, use_cache=not args.no_cache)
+        except NetworkError as exc:  # the file named is unusable: an argument error (exit 2), as a missing one is
+            raise InputError(str(exc)) from exc
         print(network.summary(), file=sys.stderr)
         return network
     geometry = data.facilities.geometry

@@ -1,5 +1,8 @@
 """E-PRTR import: hand-made extracts with every kind of bad row, and the real Finnish register."""
 
+import re
+from pathlib import Path
+
 import geopandas as gpd
 import pandas as pd
 import pyogrio
@@ -241,3 +244,235 @@ def test_infinite_or_placeholder_coordinates_and_quantities_are_refused(tmp_path
     lost = result.report.problems[result.report.problems["problem"] == "have no usable coordinates"]
     assert sorted(lost["value"]) == ["Far x/y", "Infinite", "Overflow", "Placeholder"]
     assert result.flows.empty or result.flows["quantity"].map(lambda q: q == q and abs(q) < 1e300).all()
+
+
+# --- the EEA's user-friendly files (F1_4 air releases, F2_4 water releases, F4_2 waste transfers) ---------------
+
+EEA_FACILITY = ("PublicationDate,countryName,reportingYear,EPRTR_SectorCode,EPRTR_SectorName,EPRTRAnnexIMainActivity,"
+                "FacilityInspireId,facilityName,city,Longitude,Latitude,addressConfidentialityReason")
+F1_4_HEADER = EEA_FACILITY + ",TargetRelease,Pollutant,Releases,confidentialityReason"
+F4_2_HEADER = EEA_FACILITY + ",wasteTreatment,wasteClassification,wasteTransfers,confidentialityReason"
+F3_2_HEADER = EEA_FACILITY + ",Pollutant,transfers,confidentialityReason"
+PUB = "2026/02/13"
+
+
+def eea_row(country, year, activity, inspire, name, lon, lat, *rest):
+    return ",".join([PUB, country, str(year), "1.0", "Energy sector", activity, inspire, name, "Town", str(lon),
+                     str(lat), "", *map(str, rest)])
+
+
+@pytest.fixture
+def eea(tmp_path):
+    """An F1_4 and an F4_2 file as the EEA publishes them: comma-separated, UTF-8 with a byte-order mark."""
+    air = [
+        eea_row("Sweden", 2020, "1(c)", "SE.CAED/1.Facility", "Verket", 16.0, 58.6, "AIR", "Carbon dioxide (CO2)",
+                90_000_000.0, ""),
+        eea_row("Sweden", 2022, "1(c)", "SE.CAED/1.Facility", "Verket (renamed)", 16.0, 58.6, "AIR",
+                "Carbon dioxide (CO2)", 150_000_000.0, ""),
+        eea_row("Sweden", 2022, "1(c)", "SE.CAED/1.Facility", "Verket (renamed)", 16.0, 58.6, "AIR",
+                "Nitrogen oxides (NOX)", 120_000.0, ""),
+        eea_row("Sweden", 2022, "6(a)", "SE.CAED/2.Facility", "Bruket", 13.5, 59.4, "AIR",
+                "Carbon dioxide (CO2) excluding biomass", 50_000_000.0, ""),
+        eea_row("Denmark", 2023, "5(d)", "DK.CAED/3.FACILITY", "Deponi", 11.1, 55.7, "AIR",
+                "Carbon dioxide (CO2)", "lots", ""),
+        eea_row("Norway", 2017, "2(e)(i)", "NO.EEA/4.FACILITY", "No place", "", "", "AIR", "Carbon dioxide (CO2)",
+                1.0, ""),
+        eea_row("Denmark", 2023, "", "DK.CAED/5.FACILITY", "Varmevaerk", 10.2, 56.2, "AIR", "Methane (CH4)", 10.0,
+                ""),
+        eea_row("Denmark", 2023, "99(z)", "DK.CAED/6.FACILITY", "Odd works", 10.3, 56.3, "AIR", "Methane (CH4)",
+                10.0, ""),
+        eea_row("Denmark", "twenty", "1(c)", "DK.CAED/7.FACILITY", "Yearless", 10.4, 56.4, "AIR",
+                "Carbon dioxide (CO2)", 10.0, ""),
+    ]
+    waste = [
+        eea_row("Sweden", "2021.0", "1(c)", "SE.CAED/1.Facility", "Verket", 16.0, 58.6, "Recovery", "NONHW", 999.0,
+                ""),
+        eea_row("Sweden", "2022.0", "1(c)", "SE.CAED/1.Facility", "Verket (renamed)", 16.0, 58.6, "Recovery",
+                "NONHW", 2500.0, ""),
+        eea_row("Sweden", "2022.0", "1(c)", "SE.CAED/1.Facility", "Verket (renamed)", 16.0, 58.6, "Recovery",
+                "NONHW", 500.0, ""),
+        eea_row("Sweden", "2022.0", "1(c)", "SE.CAED/1.Facility", "Verket (renamed)", 16.0, 58.6, "Recovery", "HW",
+                70.0, ""),
+        eea_row("Sweden", "2022.0", "1(c)", "SE.CAED/1.Facility", "Verket (renamed)", 16.0, 58.6, "Disposal",
+                "NONHW", 80.0, ""),
+        eea_row("Sweden", "2024.0", "6(a)", "SE.CAED/8.Facility", "Waste-only mill", 14.2, 59.2, "Recovery",
+                "NONHW", 1000.0, ""),
+    ]
+    f1_4 = tmp_path / "F1_4_Air_Releases_Facilities.csv"
+    f4_2 = tmp_path / "F4_2_WasteTransfers_Facilities.csv"
+    f1_4.write_text("\n".join([F1_4_HEADER, *air]) + "\n", encoding="utf-8-sig")
+    f4_2.write_text("\n".join([F4_2_HEADER, *waste]) + "\n", encoding="utf-8-sig")
+    return f1_4, f4_2
+
+
+def test_the_eea_files_are_recognised_from_their_header_not_their_name(eea, tmp_path):
+    renamed = [tmp_path / "a.txt", tmp_path / "b.dat"]
+    for source, target in zip(eea, renamed, strict=True):
+        target.write_bytes(source.read_bytes())
+    result = import_eprtr(renamed)
+    assert result.report.layouts == {
+        str(renamed[0]): "the EEA's user-friendly air or water releases file (F1_4, F2_4)",
+        str(renamed[1]): "the EEA's user-friendly waste-transfers file (F4_2)",
+    }
+    assert set(result.facilities["inspire_id"]) == {
+        "SE.CAED/1.Facility", "SE.CAED/2.Facility", "DK.CAED/3.FACILITY", "DK.CAED/5.FACILITY",
+        "DK.CAED/6.FACILITY", "SE.CAED/8.Facility"}
+
+
+@pytest.mark.parametrize(("separator", "encoding"), [(",", "utf-8-sig"), (",", "utf-8"), (";", "utf-8")])
+def test_an_eea_file_reads_with_or_without_a_byte_order_mark_and_with_semicolons(eea, tmp_path, separator,
+                                                                                   encoding):
+    text = eea[0].read_text(encoding="utf-8-sig")
+    if separator == ";":  # as a spreadsheet saves it in a locale with a decimal comma
+        lines = text.splitlines()
+        text = "\n".join([lines[0].replace(",", ";"),
+                          *(re.sub(r"(\d)\.(\d)", r"\1,\2", line.replace(",", ";")) for line in lines[1:])]) + "\n"
+    path = tmp_path / "air.csv"
+    path.write_text(text, encoding=encoding)
+    fac = import_eprtr(path).facilities.set_index("inspire_id")
+    assert fac.loc["SE.CAED/1.Facility", "name"] == "Verket (renamed)"
+    assert fac.loc["SE.CAED/1.Facility", "lon"] == pytest.approx(16.0)
+    assert fac.loc["SE.CAED/1.Facility", "nace"] == "D35.11"
+
+
+def test_the_latest_year_gives_the_details_and_co2_in_tonnes(eea):
+    result = import_eprtr(eea[0])
+    fac = result.facilities.set_index("inspire_id")
+    assert fac.loc["SE.CAED/1.Facility", "name"] == "Verket (renamed)"
+    assert fac.loc["SE.CAED/1.Facility", "reporting_year"] == "2022"
+    assert fac.loc["SE.CAED/1.Facility", "country"] == "SE"
+    assert fac.loc["SE.CAED/1.Facility", "precision"] == "site"
+    assert fac["facility_id"].is_unique and fac.loc["SE.CAED/1.Facility", "facility_id"] == "EPRTR-SE-1"
+    co2 = result.flows[result.flows["resource"] == "gas.co2"].set_index("facility_id")
+    verket, bruket = fac.loc["SE.CAED/1.Facility", "facility_id"], fac.loc["SE.CAED/2.Facility", "facility_id"]
+    assert co2.loc[verket, "quantity"] == pytest.approx(150_000.0)  # 150,000,000 kg in 2022, not 2020's 90,000 t
+    assert co2.loc[verket, "unit"] == "t/yr"
+    assert co2.loc[verket, "origin"] == "E-PRTR air releases 2022: Carbon dioxide (CO2)"
+    # a mill that reports only its fossil CO2 supplies that, and says so
+    assert co2.loc[bruket, "quantity"] == pytest.approx(50_000.0)
+    assert "excluding biomass" in co2.loc[bruket, "description"]
+    assert register_derived(result.flows).all()
+
+
+def test_recovered_non_hazardous_waste_of_the_eea_file_becomes_supply(eea):
+    result = import_eprtr(list(eea))
+    fac = result.facilities.set_index("inspire_id")
+    flows = result.flows.set_index(["facility_id", "resource"])
+    verket = fac.loc["SE.CAED/1.Facility", "facility_id"]
+    # 2022 only (written 2022.0), NONHW and Recovery only, summed; a combustion plant's is 60 % fly, 40 % bottom ash
+    assert flows.loc[(verket, "mineral.fly_ash"), "quantity"] == pytest.approx(0.6 * 3000.0)
+    assert flows.loc[(verket, "mineral.bottom_ash"), "quantity"] == pytest.approx(0.4 * 3000.0)
+    assert flows.loc[(verket, "mineral.fly_ash"), "origin"] == "E-PRTR waste transfers 2022: NONHW, R"
+    # a facility of the waste file alone is a facility too
+    assert fac.loc["SE.CAED/8.Facility", "name"] == "Waste-only mill"
+    mill = fac.loc["SE.CAED/8.Facility", "facility_id"]
+    assert {"mineral.lime_residues", "mineral.fly_ash", "organic.sludge"} <= set(
+        result.flows.loc[result.flows["facility_id"] == mill, "resource"])
+
+
+def test_eea_country_and_bbox_filters(eea):
+    swedish = import_eprtr(list(eea), country="se")
+    assert set(swedish.facilities["country"]) == {"SE"}
+    assert set(swedish.flows["facility_id"]) <= set(swedish.facilities["facility_id"])
+    # a Swedish import lists no Danish or Norwegian problem
+    assert swedish.report.problems.empty
+    boxed = import_eprtr(list(eea), bbox=(15.0, 58.0, 17.0, 59.0)).facilities
+    assert boxed["inspire_id"].tolist() == ["SE.CAED/1.Facility"]
+
+
+def test_bad_eea_rows_are_counted_with_file_row_and_column(eea):
+    report = import_eprtr(eea[0]).report
+    found = {(Path(f).name, r, c, p, a) for f, r, c, p, a in
+             report.problems[["file", "row", "column", "problem", "action"]].itertuples(index=False)}
+    name = eea[0].name
+    assert found == {
+        (name, 5, "Releases", "have no usable quantity", "skipped"),
+        (name, 6, "Longitude", "have no usable coordinates", "skipped"),
+        (name, 7, "EPRTRAnnexIMainActivity", "have no E-PRTR activity", "kept without NACE"),
+        (name, 8, "EPRTRAnnexIMainActivity", "have an unknown E-PRTR activity code", "kept without NACE"),
+        (name, 9, "reportingYear", "have no usable reporting year", "skipped"),
+    }
+    assert f"{name}, column Releases: 1 row(s) have no usable quantity, skipped: row 5 (lots)" in report.summary()
+
+
+def test_a_file_of_neither_layout_is_refused_naming_its_columns(tmp_path):
+    path = tmp_path / "plants.csv"
+    path.write_text("\ufeffplant,lat,lon,tonnes\nA,60,25,3\n", encoding="utf-8")
+    with pytest.raises(InputError, match=r"plants\.csv: not a file import-eprtr reads; found column\(s\) plant, "
+                                         r"lat, lon, tonnes\. Expected the columns of one of: .*FacilityInspireId"):
+        import_eprtr(path)
+
+
+@pytest.mark.parametrize(("header", "message"), [
+    (F3_2_HEADER, r"pollutant-transfers file \(F3_2\), which is not imported"),
+    ('"SiteID";"CompanyName";"SiteName";"Country";"geom";"Subsector";"DataSource";"Emissions_ETS_2014";'
+     '"Emissions_EPRTR_2014";"Excess_Heat_100-200C";"Excess_Heat_200-500C";"Excess_Heat_500C"',
+     r"Hotmaps industrial database; import it with: python -m geo import-hotmaps"),
+    (F1_4_HEADER.replace(",Releases", ""), r"column\(s\) Releases missing for the EEA's user-friendly air"),
+])
+def test_a_register_file_of_another_kind_is_refused_with_what_to_do(tmp_path, header, message):
+    path = tmp_path / "x.csv"
+    path.write_text(header + "\n", encoding="utf-8")
+    with pytest.raises(InputError, match=message):
+        import_eprtr(path)
+
+
+def test_the_two_layouts_are_not_mixed_in_one_import(eea, extract):
+    with pytest.raises(InputError, match="not both in one import"):
+        import_eprtr([extract[0], eea[0]])
+    with pytest.raises(InputError, match=r"given as the E-PRTR pollutant-release table, but its header is"):
+        import_eprtr(extract[0], releases=extract[1])
+
+
+def test_cli_imports_the_eea_files_of_one_country_then_matches(eea, tmp_path, capsys):
+    out = tmp_path / "se.gpkg"
+    assert main(["import-eprtr", str(eea[0]), str(eea[1]), "--country", "SE", "--out", str(out)]) == 0
+    captured = capsys.readouterr()
+    assert "wrote 3 facilities" in captured.out
+    assert "(the EEA's user-friendly waste-transfers file (F4_2))" in captured.err
+    data = load_dataset(out)
+    assert data.report.ok and len(data.facilities) == 3
+    assert main(["match", "--facilities", str(out), "--infer", "--out", str(tmp_path / "links.csv")]) == 0
+    path = tmp_path / "plants.csv"
+    path.write_text("plant,lat,lon\n", encoding="utf-8")
+    assert main(["import-eprtr", str(path), "--out", str(tmp_path / "x.gpkg")]) == 2
+    assert "found column(s) plant, lat, lon" in capsys.readouterr().err
+
+
+NORDIC_AIR = ("eprtr_nordics", "F1_4_Air_Releases_Facilities_Nordics.csv")
+
+
+def _placed_facilities(path, country_name: str) -> int:
+    """An independent count: the country's distinct facility ids with a numeric, non-(0, 0) point."""
+    rows = pd.read_csv(path, encoding="utf-8-sig", low_memory=False)
+    rows = rows[rows["countryName"] == country_name].dropna(subset=["Longitude", "Latitude"])
+    rows = rows[(rows["Longitude"] != 0) | (rows["Latitude"] != 0)]
+    return rows["FacilityInspireId"].nunique()
+
+
+def test_every_annex_i_activity_of_the_nordic_file_maps_to_nace():
+    rows = pd.read_csv(shared(*NORDIC_AIR), encoding="utf-8-sig", dtype=str, keep_default_na=False)
+    activities = set(pd.read_csv("data/knowledge/eprtr_activities.csv", dtype=str)["activity"])
+    assert set(rows["EPRTRAnnexIMainActivity"]) - {""} <= activities
+
+
+@pytest.mark.parametrize(("code", "name", "at_least"), [("SE", "Sweden", 400), ("DK", "Denmark", 800),
+                                                        ("NO", "Norway", 170)])
+def test_the_nordic_air_file_gives_each_country_its_facilities_that_match(tmp_path, code, name, at_least):
+    path = shared(*NORDIC_AIR)
+    out = tmp_path / f"{code}.gpkg"
+    assert main(["import-eprtr", str(path), "--country", code, "--out", str(out)]) == 0
+    data = load_dataset(out)
+    assert data.report.ok
+    assert len(data.facilities) == _placed_facilities(path, name) >= at_least
+    assert set(data.facilities["country"]) == {code}
+    assert (data.flows["resource"] == "gas.co2").sum() > 50
+    assert main(["match", "--facilities", str(out), "--infer", "--out", str(tmp_path / "links.csv")]) == 0
+    assert len(pd.read_csv(tmp_path / "links.csv")) > 500
+
+
+def test_with_the_waste_transfer_file_sweden_has_over_600_facilities(tmp_path):
+    waste = shared("eprtr_nordics", "F4_2_WasteTransfers_Facilities_Nordics.csv")
+    result = import_eprtr([shared(*NORDIC_AIR), waste], country="SE")
+    assert len(result.facilities) >= 600
+    assert result.facilities["inspire_id"].is_unique

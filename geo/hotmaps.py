@@ -1,0 +1,305 @@
+"""Import of the Hotmaps industrial database.
+
+The Hotmaps project (EU Horizon 2020, grant 723677; data CC BY 4.0) published
+a database of about 5,000 large industrial sites of the EU-28, Norway and
+Switzerland: company, site, address, a WKT point, subsector, 2014 CO2
+emissions (EU ETS and E-PRTR, t/yr), production (t/yr), fuel demand and an
+estimate of the site's excess heat in three temperature bands (GWh/yr).
+:func:`import_hotmaps` turns it into the engine's facilities and flows:
+
+1. one facility per ``SiteID``, at the point of ``geom``
+   (``SRID=4326;POINT(lon lat)``); the subsector becomes a NACE Rev. 2 code
+   (:data:`SUBSECTOR_NACE`), so typical flows can be inferred;
+2. excess heat becomes heat supply, each band as the heat resource it can
+   serve (:data:`HEAT_BANDS`): 100-200 C as district-heating hot water,
+   200-500 C and above 500 C together as steam; GWh/yr become the
+   resource's unit (MWh/yr, ``data/knowledge/resources.csv``);
+3. the 2014 CO2 emissions (EU ETS, else E-PRTR) become ``gas.co2`` supply,
+   t/yr. These are fossil emissions: the ETS counts no biogenic CO2, and the
+   database's E-PRTR figures are close to the ETS ones, pulp mills' too, so
+   a mill's biogenic CO2 is not in them as it is in :mod:`geo.eprtr`'s import;
+4. ``precision`` says how well the point places the site. Rows whose
+   ``DataSource`` is ``ETS`` alone were geocoded from their address and can
+   be kilometres off: ``address``, or ``town`` where the address is empty or
+   several sites at different addresses share the point (a town centre).
+   Rows that come from the E-PRTR (``EPRTR``, ``ETS/EPRTR``) carry the
+   register's point: ``site``.
+
+Every flow names its origin in the ``origin`` column. Rows that cannot be
+used are counted in the :class:`geo.eprtr.ImportReport` with file, row and
+column, as the E-PRTR import does, and the output is the same GeoPackage
+(:func:`geo.eprtr.write_geopackage`).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from geo.eprtr import (
+    ImportReport,
+    RegisterImport,
+    add_problems,
+    country_codes,
+    finish_import,
+    lon_lat,
+    read_register_file,
+    to_numbers,
+)
+from geo.errors import KnowledgeBaseError
+from geo.taxonomy import Taxonomy, load_taxonomy
+
+__all__ = ["HEAT_BANDS", "SUBSECTOR_NACE", "import_hotmaps"]
+
+#: NACE Rev. 2 code of each Hotmaps subsector (lower case). The subsectors follow the EU ETS activities the
+#: database was built from: "Paper and printing" holds pulp and paper mills alike, so it gets the division;
+#: "Non-metallic mineral products" is lime, bricks, ceramics and mineral wool (cement and glass have their own
+#: subsectors). "Other non-classified" has no sector to give.
+SUBSECTOR_NACE = {
+    "iron and steel": "C24.10",
+    "non-ferrous metals": "C24.4",
+    "paper and printing": "C17",
+    "cement": "C23.51",
+    "glass": "C23.1",
+    "non-metallic mineral products": "C23",
+    "chemical industry": "C20",
+    "refineries": "C19.20",
+    "other non-classified": "",
+}
+
+#: Excess-heat columns (GWh/yr), the heat resource each serves and the band's name. Heat at 100-200 C feeds
+#: district-heating hot water (supply at roughly 70-120 C); above 200 C it can raise process steam. The heat
+#: factors of ``data/knowledge/quantity_factors.csv`` split the bands the same way.
+HEAT_BANDS = (
+    ("Excess_Heat_100-200C", "heat.hot_water", "100-200 °C"),
+    ("Excess_Heat_200-500C", "heat.steam", "200-500 °C"),
+    ("Excess_Heat_500C", "heat.steam", "above 500 °C"),
+)
+
+MWH_PER_GWH = 1000.0
+
+# Number columns: the CO2 and heat that become flows, and the sizes kept as facility columns (name, factor).
+_QUANTITIES = ("Emissions_ETS_2014", "Emissions_EPRTR_2014", *(c for c, _, _ in HEAT_BANDS), "Production",
+               "Fuel_Demand", "Excess_Heat_Total")
+_SIZES = {
+    "Production": ("production_t_per_yr", 1.0),
+    "Fuel_Demand": ("fuel_demand_gwh_per_yr", 1.0),
+    "Excess_Heat_Total": ("excess_heat_mwh_per_yr", MWH_PER_GWH),
+}
+
+_POINT = re.compile(r"^\s*(?:SRID=(\d+)\s*;)?\s*POINT\s*\(\s*(\S+)\s+(\S+)\s*\)\s*$", re.IGNORECASE)
+_SOURCE = "Hotmaps industrial database (2014; CC BY 4.0)"
+
+
+def import_hotmaps(
+    path: str | Path,
+    *,
+    country: str | None = None,
+    bbox: tuple[float, float, float, float] | None = None,
+    taxonomy: Taxonomy | None = None,
+) -> RegisterImport:
+    """Read the Hotmaps industrial database into the engine's tables.
+
+    The file is recognised from its header (semicolon-separated, as
+    published); a file of another layout is refused with the columns found.
+
+    Parameters
+    ----------
+    path : path
+        ``Industrial_Database.csv``.
+    country : str, optional
+        Keep only sites of this ISO 3166 alpha-2 country code.
+    bbox : (west, south, east, north), optional
+        Keep only sites inside this box, WGS84 degrees.
+    taxonomy : Taxonomy, optional
+        Gives the heat resources' units; the bundled knowledge base by default.
+
+    Returns
+    -------
+    RegisterImport
+        ``facilities`` with the engine's facility columns plus
+        ``hotmaps_site_id``, ``subsector``, ``data_source``, ``address``,
+        ``city``, ``production_t_per_yr``, ``fuel_demand_gwh_per_yr``,
+        ``excess_heat_mwh_per_yr`` (all bands; with production, a size
+        :mod:`geo.estimates` sizes inferred flows by), ``location_source``
+        and ``precision``;
+        ``flows`` (heat and CO2 supply) with the flow columns plus
+        ``origin``; and the report.
+    """
+    taxonomy = taxonomy if taxonomy is not None else load_taxonomy()
+    report = ImportReport()
+    _, raw = read_register_file(path, "import-hotmaps", report)
+    file = str(path)
+    raw["_country"] = country_codes(raw["Country"])
+    if country:  # before any check, so that a Swedish import reports Swedish rows only
+        raw = raw[raw["_country"] == country.upper()]
+    raw, lon, lat = _placed(raw, file, bbox, report)
+    sites = _sites(raw, lon, lat, file, report)
+    if country or bbox is not None:
+        report.notes.append(f"{len(sites)} site(s) inside --country/--bbox")
+    quantities = {column: _quantity(raw, column, file, report) for column in _QUANTITIES if column in raw.columns}
+    for column, (name, factor) in _SIZES.items():
+        sites[name] = quantities[column] * factor if column in quantities else np.nan
+    flows = [_heat_supply(sites, quantities, taxonomy), _co2_supply(sites, quantities)]
+    return finish_import(sites, flows, report)
+
+
+def _placed(raw: pd.DataFrame, file: str, bbox, report: ImportReport) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """The rows with a site id and a usable WGS84 point inside ``bbox``, with their longitude and latitude."""
+    ids = raw["SiteID"]
+    repeated = ids.duplicated(keep="first") & (ids != "")
+    add_problems(report, file, raw.loc[ids == "", "_row"], "SiteID", raw.loc[ids == "", "SiteName"],
+                 "have no SiteID", "skipped")
+    add_problems(report, file, raw.loc[repeated, "_row"], "SiteID", ids[repeated], "repeat a SiteID", "skipped")
+    raw = raw[(ids != "") & ~repeated]
+    lon, lat, srid = _points(raw["geom"])
+    no_point = raw["geom"] == ""
+    other_crs = (srid != "") & (srid != "4326")
+    unusable = ~no_point & ~other_crs & np.isnan(lon)
+    add_problems(report, file, raw.loc[no_point, "_row"], "geom", raw.loc[no_point, "SiteName"],
+                 "have no point", "skipped")
+    add_problems(report, file, raw.loc[other_crs, "_row"], "geom", raw.loc[other_crs, "geom"],
+                 "have a point in another coordinate system than WGS84 (SRID 4326)", "skipped")
+    add_problems(report, file, raw.loc[unusable, "_row"], "geom", raw.loc[unusable, "geom"],
+                 "have a point that is no POINT(lon lat) in range", "skipped")
+    keep = ~(no_point | other_crs | unusable).to_numpy()
+    if bbox is not None:
+        west, south, east, north = bbox
+        keep &= (lon >= west) & (lon <= east) & (lat >= south) & (lat <= north)
+    return raw[keep], lon[keep], lat[keep]
+
+
+def _sites(raw: pd.DataFrame, lon: np.ndarray, lat: np.ndarray, file: str, report: ImportReport) -> pd.DataFrame:
+    """One facility per row, with its sector, country and how precisely its point places it."""
+    subsector = raw["Subsector"]
+    nace = subsector.str.lower().map(SUBSECTOR_NACE)
+    unknown = nace.isna()
+    add_problems(report, file, raw.loc[unknown, "_row"], "Subsector", subsector[unknown],
+                 "have an unknown subsector", "kept without NACE")
+    unclassified = int((nace == "").sum())
+    if unclassified:
+        report.notes.append(f"{unclassified} site(s) of subsector 'Other non-classified' kept without NACE: "
+                            "no sector profile can be inferred for them")
+    country = raw["_country"]
+    nowhere = country == ""
+    add_problems(report, file, raw.loc[nowhere, "_row"], "Country", raw.loc[nowhere, "Country"],
+                 "have an unknown country", "kept without country")
+    register = raw["DataSource"].str.upper().str.contains("EPRTR", regex=False)
+    precision = _precision(raw, lon, lat, register)
+    location = np.select([register.to_numpy(), precision == "town"],
+                         ["E-PRTR point, via Hotmaps", "geocoded by Hotmaps from the EU ETS address, to a town"],
+                         "geocoded by Hotmaps from the EU ETS address (can be kilometres off)")
+    text = {c: raw[c] if c in raw.columns else pd.Series("", index=raw.index)
+            for c in ("CompanyName", "Address", "City")}
+    name = raw["SiteName"].where(raw["SiteName"] != "", text["CompanyName"])
+    return pd.DataFrame({
+        "facility_id": "HOTMAPS-" + raw["SiteID"].str.replace(r"[^0-9A-Za-z_-]", "_", regex=True),
+        "name": name.where(name != "", "(unnamed Hotmaps site)"),
+        "lat": lat,
+        "lon": lon,
+        "nace": nace.fillna(""),
+        "country": country,
+        "cluster": "",
+        "operator": text["CompanyName"],
+        "source": _SOURCE + ", site " + raw["SiteID"] + ", data source " + raw["DataSource"],
+        "notes": subsector,
+        "hotmaps_site_id": raw["SiteID"],
+        "subsector": subsector,
+        "data_source": raw["DataSource"],
+        "address": text["Address"],
+        "city": text["City"],
+        "location_source": location,
+        "precision": precision,
+    }).reset_index(drop=True)
+
+
+def _points(geom: pd.Series) -> tuple[np.ndarray, np.ndarray, pd.Series]:
+    """Longitude, latitude (NaN where unusable) and SRID ('' when not stated) of WKT points."""
+    parts = geom.str.extract(_POINT)
+    lon, lat = lon_lat(parts[1].fillna(""), parts[2].fillna(""))
+    return lon, lat, parts[0].fillna("")
+
+
+def _precision(raw: pd.DataFrame, lon: np.ndarray, lat: np.ndarray, register: pd.Series) -> np.ndarray:
+    """``site`` for register points; for addresses geocoded from the EU ETS, ``town`` where the address is empty
+    or sites at different addresses share the point, else ``address``."""
+    address = raw["Address"] if "Address" in raw.columns else pd.Series("", index=raw.index)
+    address = address.str.lower().str.replace(r"[\s.,]+", " ", regex=True).str.strip()
+    point = pd.Series(np.round(lon, 6).astype(str), index=raw.index) + " " + np.round(lat, 6).astype(str)
+    geocoded = ~register
+    addresses_at_point = address[geocoded].groupby(point[geocoded]).transform("nunique")
+    shared = addresses_at_point.reindex(raw.index, fill_value=1) > 1
+    return np.select([register.to_numpy(), ((address == "") | shared).to_numpy()], ["site", "town"], "address")
+
+
+def _quantity(rows: pd.DataFrame, column: str, file: str, report: ImportReport) -> pd.Series:
+    """A number column, one value per site (NaN where empty); text or a negative value is a problem."""
+    values = to_numbers(rows[column])
+    bad = (rows[column] != "") & ~(values >= 0)
+    add_problems(report, file, rows.loc[bad, "_row"], column, rows.loc[bad, column], "have no usable quantity",
+                 "quantity left out")
+    return values.where(~bad).reset_index(drop=True)
+
+
+def _heat_supply(sites: pd.DataFrame, quantities: dict[str, pd.Series], taxonomy: Taxonomy) -> pd.DataFrame:
+    """One heat supply per site and heat resource with excess heat above 0, in the resource's unit."""
+    bands = pd.concat([
+        pd.DataFrame({"facility_id": sites["facility_id"], "resource": resource, "band": band,
+                      "gwh": quantities[column]})
+        for column, resource, band in HEAT_BANDS
+    ], ignore_index=True)
+    bands = bands[bands["gwh"] > 0]
+    if bands.empty:
+        return pd.DataFrame()
+    bands["text"] = bands["band"] + ": " + bands["gwh"].map("{:g}".format) + " GWh/yr"
+    per = bands.groupby(["facility_id", "resource"], sort=False).agg(gwh=("gwh", "sum"), text=("text", "; ".join))
+    per = per.reset_index()
+    factor = per["resource"].map(lambda code: _mwh_factor(code, taxonomy))
+    use = np.where(per["resource"] == "heat.steam", "hot enough to raise process steam",
+                   "recoverable as district-heating hot water")
+    return pd.DataFrame({
+        "facility_id": per["facility_id"],
+        "direction": "supply",
+        "resource": per["resource"],
+        "quantity": (per["gwh"] * MWH_PER_GWH * factor).round(1),
+        "unit": per["resource"].map(taxonomy.unit),
+        "ewc": "",
+        "description": "Excess heat (" + per["text"] + ") as estimated by the Hotmaps project for 2014 from the "
+                       "site's fuel demand, " + use,
+        "max_distance_km": np.nan,
+        "confidential": False,
+        "origin": "Hotmaps industrial database 2014: excess heat " + per["text"].str.replace(
+            r": [^;]+", "", regex=True),
+    })
+
+
+def _mwh_factor(resource: str, taxonomy: Taxonomy) -> float:
+    """Factor turning MWh/yr into the resource's unit (``data/knowledge/unit_conversions.csv``)."""
+    factor = taxonomy.conversion_factor(resource, "MWh/yr", taxonomy.unit(resource))
+    if not np.isfinite(factor):
+        msg = f"no conversion from MWh/yr to {taxonomy.unit(resource)} for {resource} in unit_conversions.csv"
+        raise KnowledgeBaseError(msg)
+    return factor
+
+
+def _co2_supply(sites: pd.DataFrame, quantities: dict[str, pd.Series]) -> pd.DataFrame:
+    """The 2014 CO2 emissions as ``gas.co2`` supply, t/yr: the EU ETS figure (fossil), else the E-PRTR one."""
+    ets, eprtr = quantities["Emissions_ETS_2014"], quantities["Emissions_EPRTR_2014"]
+    tonnes = ets.where(ets > 0, eprtr)
+    which = pd.Series(np.where(ets > 0, "EU ETS verified emissions, fossil only", "E-PRTR figure"), index=sites.index)
+    has = tonnes > 0
+    return pd.DataFrame({
+        "facility_id": sites.loc[has, "facility_id"],
+        "direction": "supply",
+        "resource": "gas.co2",
+        "quantity": tonnes[has].round(1),
+        "unit": "t/yr",
+        "ewc": "",
+        "description": "CO2 emitted in 2014 (" + which[has] + "), a possible source for capture and use",
+        "max_distance_km": np.nan,
+        "confidential": False,
+        "origin": "Hotmaps industrial database 2014: CO2, " + which[has].str.replace(", fossil only", ""),
+    })
