@@ -11,6 +11,7 @@ from streamlit_folium import st_folium
 
 from app_pages import state
 from geo.matching import supply_reach
+from geo.privacy import select_view
 from geo.routing import Route
 from geo.selection import Filters, select_flows
 from geo.taxonomy import load_taxonomy
@@ -31,7 +32,7 @@ SCORE_PARTS = {"part_co2": "CO2", "part_value": "value", "part_distance": "dista
 MAX_LINKS_DRAWN = 10_000
 
 
-def _base(breaks: tuple[float, ...]) -> folium.Map:
+def _base(breaks: tuple[float, ...], *, approximate: bool) -> folium.Map:
     """The base map. st_folium keys the browser's map on this map's script, which stays the same from
     run to run, so filtering only swaps the layers passed in ``feature_group_to_add`` and the view stays.
 
@@ -39,7 +40,7 @@ def _base(breaks: tuple[float, ...]) -> folium.Map:
     across runs would carry stale layer references into the next script.
     """
     fmap = base_map(land_url=land_url())
-    fmap.add_child(legend(breaks))
+    fmap.add_child(legend(breaks, approximate=approximate))
     fmap.add_child(view_in_url())
     fmap.add_child(report_drawn())
     return fmap
@@ -150,11 +151,23 @@ def _clicked_link(links: pd.DataFrame, clicked: dict | None) -> pd.Series | None
 
 
 def _route(link: pd.Series | None) -> Route | None:
-    """The road route of a link on the loaded network, or None (no link, no network, or no route)."""
-    if link is None or state.network_file() is None:
+    """The road route of a link on the loaded network, or None (no link, no network, no route, or a
+    confidential link in a public view, whose ends are grid cells rather than places)."""
+    if link is None or state.network_file() is None or _approximate(link):
         return None
     return state.link_route(state.network_key(), float(link.supply_lon), float(link.supply_lat),
                             float(link.demand_lon), float(link.demand_lat))
+
+
+def _approximate(link: pd.Series) -> bool:
+    """Whether a link's ends are grid cells (a confidential link in a public view, :mod:`geo.privacy`)."""
+    return bool(pd.notna(link.get("supply_cell_km")) or pd.notna(link.get("demand_cell_km")))
+
+
+def _distance_text(link: pd.Series) -> str:
+    if _approximate(link):
+        return f"about {link['distance_km']:.0f} km ({link['distance_source']})"
+    return f"{link['distance_km']:.1f} km ({link['distance_source']})"
 
 
 def _panel(clicked: dict | None, loaded: state.Loaded, facilities: pd.DataFrame, links: pd.DataFrame,
@@ -173,10 +186,13 @@ def _panel(clicked: dict | None, loaded: state.Loaded, facilities: pd.DataFrame,
         st.text(link["why"])
         numbers = {"Score": f"{link['score']:.0f}", "Resource": link["resource"],
                    "Quantity": link.get("quantity_range") or f"{link['quantity']:,.0f} {link['unit']}",
-                   "Distance": f"{link['distance_km']:.1f} km ({link['distance_source']})",
+                   "Distance": _distance_text(link),
                    "CO2 saved": f"{link['co2_saved_t_per_yr']:,.0f} t/yr" if pd.notna(link["co2_saved_t_per_yr"]) else "-",
                    "Net value": f"{link['value_eur_per_yr']:,.0f} EUR/yr" if pd.notna(link["value_eur_per_yr"]) else "-",
-                   "Status": str(link.get("status", "new"))}
+                   "Status": str(link.get("status") or "-")}
+        if _approximate(link):
+            numbers["Places"] = (f"approximate: grid cells of {link['supply_cell_km']:.0f} km (supplier) and "
+                                 f"{link['demand_cell_km']:.0f} km (receiver)")
         numbers |= {f"Score part: {label}": f"{float(link[column]):.2f}" for column, label in SCORE_PARTS.items()
                     if pd.notna(link.get(column))}
         st.dataframe(pd.DataFrame({"": list(numbers), "value": list(numbers.values())}), hide_index=True)
@@ -188,13 +204,13 @@ def _panel(clicked: dict | None, loaded: state.Loaded, facilities: pd.DataFrame,
     fac = chosen.iloc[0]
     st.subheader(state.plain(fac["name"]))
     st.text(f"{fac['nace']} | {fac['cluster']} | {fac['country']}")
-    own = loaded.flows[loaded.flows["facility_id"] == fac["facility_id"]]
-    if view != "full":  # the public views leave confidential flows out of the panel
-        hidden = int(own["confidential"].sum())
-        own = own[~own["confidential"]]
-        if hidden:
-            st.caption(f"{hidden} confidential flow(s) not shown in this view.")
-    st.dataframe(own[["direction", "resource", "quantity", "unit", "basis", "description"]], hide_index=True)
+    if view == "screen":  # ids are pseudonyms here, and flows would give names and quantities away
+        st.caption("A public screen shows no flows or quantities.")
+    else:
+        own = loaded.flows[loaded.flows["facility_id"] == fac["facility_id"]]
+        if view != "full":  # the public views list public flows only, and do not count the others
+            own = own[~own["confidential"].astype(bool)]
+        st.dataframe(own[["direction", "resource", "quantity", "unit", "basis", "description"]], hide_index=True)
     partners = links[(links["supply_facility_id"] == fac["facility_id"]) | (links["demand_facility_id"] == fac["facility_id"])]
     st.markdown("**Ranked partners**")
     st.dataframe(partners[["rank", "score", "supply_name", "demand_name", "resource", "distance_km"]], hide_index=True)
@@ -216,7 +232,7 @@ def _route_text(road: Route | None) -> None:
 
 loaded = state.data()
 filters = state.filters(loaded)  # the sidebar is drawn last: the map goes to the browser first
-facilities, links = state.selection(loaded, filters)
+facilities, links = select_view(loaded.facilities, loaded.flows, loaded.links, filters)
 
 if PRESENTING:
     st.markdown("<style>[data-testid='stSidebar'],[data-testid='stSidebarCollapsedControl']{display:none}"
@@ -234,7 +250,7 @@ else:
 center, zoom = _view(facilities)
 state.show_url_notes()
 state.show_left_out(loaded, filters.view)
-fmap = _base(loaded.score_breaks)
+fmap = _base(loaded.score_breaks, approximate=filters.view != "full")
 road = _route(shown)
 key = f"{state.data_key()}|{filters}"
 facility_data, link_data = _features(key, facilities, links, loaded.score_breaks)

@@ -1,8 +1,18 @@
-"""The shortlist page: the filtered links as a sortable table, and exports of exactly those rows."""
+"""The shortlist page: the filtered links as a sortable table, and exports of exactly those rows.
+
+Every export is built when the page runs (cached per version of the data, the
+filters and the view) and handed to its button as bytes, so a click finds its
+file waiting and starts no rerun. Streamlit's deferred downloads (a callable
+as ``data``) are not used: each run registers a new id for the callable and
+the end of the run forgets the old one, so a click whose request reached the
+server after a rerun (its own rerun, by default) found nothing ("Deferred file
+... not found") and the browser got no file and no message. An export that
+cannot be built shows why, in place of its button.
+"""
 
 from __future__ import annotations
 
-import functools
+import logging
 import tempfile
 from pathlib import Path
 
@@ -11,8 +21,10 @@ import streamlit as st
 
 from app_pages import state
 from geo.allocation import allocation_totals, totals_text
+from geo.errors import GeoError
 from geo.export import write_links
 from geo.pipeline import method_notes
+from geo.privacy import select_view
 from layers.html import standalone_map
 
 SHOWN = ["rank", "score", "status", "supply_name", "demand_name", "resource", "quantity", "quantity_range", "unit",
@@ -22,6 +34,9 @@ FORMATS = {"CSV": ".csv", "Excel": ".xlsx", "GeoJSON": ".geojson", "GeoPackage (
            "HTML map (works offline)": ".html"}
 MIME = {".csv": "text/csv", ".xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
         ".geojson": "application/geo+json", ".gpkg": "application/geopackage+sqlite3", ".html": "text/html"}
+
+#: The server log's channel for exports that fail (the page shows one line).
+log = logging.getLogger("symbiosis.app")
 
 
 def export_bytes(links: pd.DataFrame, facilities: pd.DataFrame, suffix: str) -> bytes:
@@ -35,9 +50,42 @@ def export_bytes(links: pd.DataFrame, facilities: pd.DataFrame, suffix: str) -> 
         return path.read_bytes()
 
 
+@st.cache_data(max_entries=40, show_spinner=False)
+def _export(key: str, suffix: str, _links: pd.DataFrame, _facilities: pd.DataFrame) -> bytes:  # noqa: ARG001
+    """:func:`export_bytes`, cached per version of the data, filters and view (``key``) and format."""
+    return export_bytes(_links, _facilities, suffix)
+
+
+def _built(key: str, label: str, suffix: str, links: pd.DataFrame, facilities: pd.DataFrame) -> bytes | str:
+    """The export's bytes, or a line saying why it could not be built (the traceback goes to the log)."""
+    try:
+        return _export(key, suffix, links, facilities)
+    except GeoError as exc:
+        return f"{label}: {str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}"
+    except Exception as exc:
+        log.exception("The %s export failed", label)
+        return f"{label} could not be made ({type(exc).__name__}); the details are in the server log."
+
+
+def _download_buttons(key: str, links: pd.DataFrame, facilities: pd.DataFrame) -> None:
+    """One button per format, each holding its file; a format that failed shows its reason instead."""
+    columns = st.columns(len(FORMATS))
+    with st.spinner("Preparing the exports ..."):
+        for column, (label, suffix) in zip(columns, FORMATS.items(), strict=True):
+            data = b"" if links.empty else _built(key, label, suffix, links, facilities)
+            if isinstance(data, str):
+                column.button(label, key=f"failed{suffix}", disabled=True, width="stretch")
+                column.error(state.plain(data), icon=":material/error:")
+                continue
+            # on_click="ignore": a click downloads and starts no rerun, so nothing can take the file away
+            column.download_button(label, data=data, file_name=f"shortlist{suffix}", mime=MIME[suffix],
+                                   key=f"download{suffix}", on_click="ignore", width="stretch",
+                                   disabled=links.empty)
+
+
 loaded = state.data()
 filters = state.filter_widgets(loaded)
-facilities, links = state.selection(loaded, filters)
+facilities, links = select_view(loaded.facilities, loaded.flows, loaded.links, filters)
 involved = facilities[facilities["facility_id"].isin(set(links["supply_facility_id"]) | set(links["demand_facility_id"]))]
 
 st.title("Shortlist")
@@ -51,11 +99,4 @@ if filters.view == "full" and len(links):  # the public views give no sums that 
                + totals_text(allocation_totals(not_running).iloc[0]) + ", in the links shown that do not run yet.")
 st.dataframe(links[[c for c in SHOWN if c in links]], hide_index=True, width="stretch",
              column_config={"why": st.column_config.TextColumn("why", width="large")})
-
-columns = st.columns(len(FORMATS))
-for column, (label, suffix) in zip(columns, FORMATS.items(), strict=True):
-    # deferred: a file is built only when its button is pressed, so filtering never waits on five exports
-    column.download_button(label, data=functools.partial(export_bytes, links, involved, suffix),
-                           file_name=f"shortlist{suffix}",
-                           mime=MIME[suffix], key=f"download{suffix}", width="stretch",
-                           disabled=links.empty)
+_download_buttons(f"{state.data_key()}|{filters}", links, involved)

@@ -1,4 +1,9 @@
-"""Candidate links as one GeoJSON layer of lines: width by quantity, colour by score."""
+"""Candidate links as one GeoJSON layer of lines: width by quantity, colour by score, dashed where approximate.
+
+A confidential link in a public view runs between grid cells rather than
+facilities (:mod:`geo.privacy`; its ``supply_cell_km``/``demand_cell_km``
+are set): it is drawn dashed, and its tooltip says its places are approximate.
+"""
 
 from __future__ import annotations
 
@@ -18,6 +23,8 @@ SCORE_BINS = (0.0, 50.0, 65.0, 80.0, 90.0)
 SCORE_COLOURS = ("#fde725", "#5ec962", "#21918c", "#3b528b", "#440154")
 #: Line widths by quantity class (quartiles of the links shown).
 WIDTHS = (2, 3.5, 5, 7)
+#: Dash pattern of a link whose ends are grid cells (a confidential link in a public view).
+APPROXIMATE_DASH = "7 5"
 
 
 def score_breaks(scores) -> tuple[float, ...]:
@@ -43,7 +50,9 @@ def link_features(links: pd.DataFrame, *, breaks: tuple[float, ...] | None = Non
     """GeoJSON FeatureCollection of straight supplier-to-receiver lines, every text HTML-escaped.
 
     ``links`` has the engine's link columns (:data:`geo.pipeline.LINK_COLUMNS`);
-    a public view's ``quantity_range`` replaces the quantity when present.
+    a public view's ``quantity_range`` replaces the quantity when present,
+    and its ``supply_cell_km``/``demand_cell_km`` mark ends that are grid
+    cells (the distance is then shown as "about" so many km).
     ``breaks`` are the score classes' lower bounds (:func:`score_breaks` of
     the links given, by default); pass the whole dataset's so that a filter
     does not recolour the map.
@@ -55,22 +64,33 @@ def link_features(links: pd.DataFrame, *, breaks: tuple[float, ...] | None = Non
     colour_class = np.clip(np.searchsorted(breaks, score, side="right") - 1, 0, len(SCORE_COLOURS) - 1)
     width_class = _quantity_classes(links["quantity"].to_numpy(dtype=float))
     ranges = links["quantity_range"] if "quantity_range" in links else pd.Series("", index=links.index)
+    approximate = np.zeros(len(links), dtype=bool)
+    for column in ("supply_cell_km", "demand_cell_km"):
+        if column in links:
+            approximate |= links[column].notna().to_numpy()
     features = []
     for i, row in enumerate(links.itertuples(index=False)):
         quantity = ranges.iloc[i] or _quantity_text(row.quantity, row.unit)
+        if approximate[i]:
+            title = f"#{int(row.rank)}: {_text(row.supply_name)} &rarr; {_text(row.demand_name)} (places approximate)"
+            distance = f"about {row.distance_km:.0f} km ({_text(row.distance_source)})"
+        else:
+            title = f"#{int(row.rank)}: {_text(row.supply_name)} &rarr; {_text(row.demand_name)}"
+            distance = f"{row.distance_km:.1f} km ({_text(row.distance_source)})"
         features.append({
             "type": "Feature",
             "geometry": {"type": "LineString",
                          "coordinates": [[float(ends[i, 0]), float(ends[i, 1])], [float(ends[i, 2]), float(ends[i, 3])]]},
             "properties": {
                 "rank": int(row.rank),
-                "link": f"#{int(row.rank)}: {_text(row.supply_name)} &rarr; {_text(row.demand_name)}",
+                "link": title,
                 "resource": _text(row.resource),
                 "quantity": _text(quantity),
-                "distance": f"{row.distance_km:.1f} km ({_text(row.distance_source)})",
+                "distance": distance,
                 "score": f"{row.score:.0f}",
                 "c": int(colour_class[i]),  # score class: colour
                 "w": int(width_class[i]),  # quantity class: width
+                "a": int(approximate[i]),  # ends are grid cells: dashed
             },
         })
     return {"type": "FeatureCollection", "features": features}
@@ -89,16 +109,26 @@ def link_layer(links: pd.DataFrame | dict, *, name: str = "Candidate links") -> 
     folium.GeoJson(
         data,
         name=name,
-        style_function=lambda f: {"color": SCORE_COLOURS[f["properties"]["c"]], "weight": WIDTHS[f["properties"]["w"]],
-                                  "opacity": 0.85},
+        style_function=_style,
         tooltip=folium.GeoJsonTooltip(fields=["link", "resource", "quantity", "distance", "score"],
                                       aliases=["", "Resource", "Quantity", "Distance", "Score"], sticky=True),
     ).add_to(group)
     return group
 
 
-def legend(breaks: tuple[float, ...] = SCORE_BINS) -> MacroElement:
-    """A fixed legend of facility roles and link score classes (static text only)."""
+def _style(feature: dict) -> dict:
+    props = feature["properties"]
+    style = {"color": SCORE_COLOURS[props["c"]], "weight": WIDTHS[props["w"]], "opacity": 0.85}
+    if props.get("a"):
+        style["dashArray"] = APPROXIMATE_DASH
+    return style
+
+
+def legend(breaks: tuple[float, ...] = SCORE_BINS, *, approximate: bool = False) -> MacroElement:
+    """A fixed legend of facility roles and link score classes (static text only).
+
+    With ``approximate``, a line says that dashed links are confidential ones drawn between grid cells.
+    """
     roles = "".join(f'<div><span class="sym-dot" style="background:{c}"></span>{ROLE_LABELS[r]}</div>'
                     for r, c in ROLE_COLOURS.items())
     lows = [f"{b:.0f}" for b in breaks]
@@ -106,7 +136,8 @@ def legend(breaks: tuple[float, ...] = SCORE_BINS) -> MacroElement:
                      for c, lo in zip(SCORE_COLOURS[::-1], lows[::-1], strict=True))
     body = (
         '<div class="sym-legend"><b>Facilities</b>' + roles + "<b>Links</b>" + scores
-        + "<div>width: quantity</div></div>"
+        + "<div>width: quantity</div>"
+        + ("<div>dashed: confidential,<br>places approximate</div>" if approximate else "") + "</div>"
         "<style>.sym-legend{position:absolute;bottom:24px;left:10px;z-index:1000;background:rgba(255,255,255,.92);"
         "padding:6px 9px;border-radius:4px;font:12px/1.5 sans-serif;box-shadow:0 1px 4px rgba(0,0,0,.3)}"
         ".sym-dot{display:inline-block;width:10px;height:10px;border-radius:50%;margin-right:6px}"

@@ -12,7 +12,7 @@ import pytest
 from geo.privacy import public_links, quantity_range, sector_label
 from layers.assets import vendored
 from layers.facilities import ROLE_COLOURS, facility_features, facility_layer
-from layers.links import SCORE_COLOURS, link_features
+from layers.links import APPROXIMATE_DASH, SCORE_COLOURS, legend, link_features, link_layer
 
 HOSTILE = ["<script>alert(1)</script>", "<img src=x onerror=alert(1)>", "\" onmouseover=\"alert(1)", "a & b"]
 
@@ -70,13 +70,36 @@ def test_styles_follow_role_and_score():
 
 
 def test_public_view_hides_confidential_rows_only():
-    out = public_links(links())
-    assert out.loc[0, "supply_name"] == sector_label("C17.12") and np.isnan(out.loc[0, "quantity"])
-    assert out.loc[0, "quantity_range"] == quantity_range(1e3, "MWh/yr") == "1,000-2,500 MWh/yr"
-    assert out.loc[1, "supply_name"] == HOSTILE[1] and out.loc[1, "quantity"] == 1e4
-    assert out.loc[0, "supply_facility_id"].startswith("site-") and out.loc[1, "supply_facility_id"] == "S1"
+    out = public_links(links()).set_index("rank")
+    # the confidential row: its section alone, a range, no id, its ends moved off the facilities to grid cells
+    assert out.loc[1, "supply_name"] == sector_label("C17.12", section_only=True) == "Manufacturing (NACE C)"
+    assert np.isnan(out.loc[1, "quantity"])
+    assert out.loc[1, "quantity_range"] == quantity_range(1e3, "MWh/yr") == "1,000-2,500 MWh/yr"
+    assert out.loc[1, "supply_facility_id"] == "" and out.loc[1, "supply_cell_km"] > 0
+    assert (out.loc[1, "supply_lon"], out.loc[1, "supply_lat"]) != (24.0, 60.0)
+    # the others as they were
+    assert out.loc[2, "supply_name"] == HOSTILE[1] and out.loc[2, "quantity"] == 1e4
+    assert out.loc[2, "supply_facility_id"] == "S1" and np.isnan(out.loc[2, "supply_cell_km"])
     everything = public_links(links(), everything=True)
     assert everything["supply_name"].str.startswith("Manufacturing").all()
+    assert everything["supply_facility_id"].iloc[1:].str.startswith("site-").all()
+
+
+def test_links_with_approximate_places_are_dashed_and_say_so():
+    data = link_features(public_links(links()))
+    props = [f["properties"] for f in data["features"]]
+    assert [p["a"] for p in props] == [1, 0, 0, 0]
+    assert props[0]["link"].endswith("(places approximate)") and props[0]["distance"].startswith("about 10 km")
+    assert "approximate" not in props[1]["link"] and props[1]["distance"] == "5.0 km (estimate)"
+    group = link_layer(data)
+    folium.Map().add_child(group)
+    rendered = group.get_root().render()
+    assert rendered.count(f'"dashArray": "{APPROXIMATE_DASH}"') == 1
+    with_note, without = folium.Map(), folium.Map()
+    with_note.add_child(legend(approximate=True))
+    without.add_child(legend())
+    assert "places approximate" in with_note.get_root().render()
+    assert "places approximate" not in without.get_root().render()
 
 
 @pytest.mark.skipif(not vendored(), reason="offline assets not installed (make vendor)")
