@@ -13,7 +13,7 @@ VENDOR := static/vendor
 LEAFLET := leaflet@1.9.4
 WORLD_ATLAS := world-atlas@2.0.2
 
-.PHONY: run test bench vendor browser clean
+.PHONY: run test bench vendor browser postgis clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -46,11 +46,17 @@ $(VENDOR)/.stamp: Makefile
 browser:
 	command -v chromium >/dev/null || (apt-get update && apt-get install -y --no-install-recommends chromium)
 
+# Debian's PostgreSQL server and PostGIS for the workspace tests on PostgreSQL: the tests start a throw-away
+# server of their own (tests/postgis_server.py). pg_ctlcluster is on PATH once postgresql is installed.
+postgis:
+	(command -v pg_ctlcluster >/dev/null && ls /usr/share/postgresql/*/extension/postgis.control >/dev/null 2>&1) \
+		|| (apt-get update && apt-get install -y --no-install-recommends postgresql postgresql-postgis)
+
 run: $(VENV)/.runtime $(VENDOR)/.stamp
 	$(BIN)/python -m geo validate $(DEMO)/facilities.csv $(DEMO)/flows.csv
 	$(BIN)/streamlit run app.py --server.port $(PORT) --server.headless true
 
-test: $(VENV)/.dev $(VENDOR)/.stamp browser
+test: $(VENV)/.dev $(VENDOR)/.stamp browser postgis
 	$(BIN)/python -m pytest -q
 
 $(VENV)/.bench: requirements-bench.txt $(VENV)/.dev

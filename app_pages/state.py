@@ -1,8 +1,9 @@
 """What the pages share: where the data comes from, the cached match, and the filters in the URL.
 
 Caching lives here, in the app layer only: the match is cached with
-``st.cache_data`` per version of the data files (path, size, modification
-time), so an edit of the workspace is picked up at once.
+``st.cache_data`` per version of the data (the workspace's data key, which
+changes with every change to it, or the demo files' size and modification
+time), so an edit of the workspace is picked up at once by every session.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import json
 import math
 import os
 import re
+import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,18 +20,19 @@ import pandas as pd
 import streamlit as st
 
 from geo.dataset import facility_roles, load_dataset
+from geo.schema import Dataset
 from geo.network import RoadNetwork, road_network
 from geo.pipeline import match
 from geo.routing import Route, route
 from geo.privacy import public_facilities, public_links
 from geo.selection import Filters, select_facilities, select_links
 from geo.taxonomy import resource_group
-from geo.workspace import Workspace
+from geo.workspace import FACILITY_FIELDS, FLOW_FIELDS, Author, Workspace
 from layers.links import SCORE_BINS, score_breaks
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "data" / "demo"
-#: Workspace file of the Data page; SYMBIOSIS_WORKSPACE overrides it.
+#: Workspace of the Data page: a GeoPackage path or a postgresql:// URL; SYMBIOSIS_WORKSPACE overrides it.
 WORKSPACE_ENV = "SYMBIOSIS_WORKSPACE"
 #: Road-network file used when none was chosen on the Data page.
 NETWORK_ENV = "SYMBIOSIS_NETWORK"
@@ -62,20 +65,52 @@ def workspace() -> Workspace:
     return Workspace(os.environ.get(WORKSPACE_ENV) or ROOT / "data" / "workspace.gpkg")
 
 
-def source_files() -> tuple[Path, Path | None]:
-    """The workspace when one exists, else the bundled demo."""
+def workspace_folder() -> Path:
+    """Where files that go with the workspace are kept (its road networks, its settings): the GeoPackage's
+    folder, or ``data/`` for a workspace in PostgreSQL."""
     ws = workspace()
-    if ws.exists():
-        return ws.path, None
-    return DEMO / "facilities.csv", DEMO / "flows.csv"
+    return ws.path.parent if ws.path is not None else ROOT / "data"
+
+
+def author() -> Author:
+    """This browser session as the author of changes: its own undo history, and the name it gave (if any)."""
+    session = st.session_state.setdefault("_author_session", secrets.token_hex(8))
+    return Author(session, st.session_state.get("_author_name", ""))
+
+
+def _demo_tables() -> tuple[pd.DataFrame, pd.DataFrame]:
+    dataset = load_dataset(DEMO / "facilities.csv", DEMO / "flows.csv")
+    return dataset.facilities.reindex(columns=FACILITY_FIELDS), dataset.flows.reindex(columns=FLOW_FIELDS)
+
+
+def start_workspace() -> None:
+    """Start the workspace from the bundled demo before the first change, unless it exists."""
+    ws = workspace()
+    if not ws.exists():
+        ws.create(*_demo_tables(), author=author(), source="the bundled demo")
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def _tables(key: str, location: str | None) -> tuple[pd.DataFrame, pd.DataFrame]:  # noqa: ARG001 - key
+    if location is None:
+        return _demo_tables()
+    snapshot = Workspace(location).read()
+    return snapshot.facilities, snapshot.flows
+
+
+def tables() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Every facility and flow as stored (rows with errors too, so they can be corrected), per data version."""
+    ws = workspace()
+    key = ws.data_key()
+    return _tables(key or _file_key(_demo_files()), ws.location if key else None)
+
+
+def _demo_files() -> list[Path]:
+    return [DEMO / "facilities.csv", DEMO / "flows.csv"]
 
 
 def _file_key(paths: list[Path]) -> str:
-    """Cache key of the data files: path, size and modification time of each.
-
-    Cheap enough for every rerun (no file is read); a save of the workspace
-    replaces the file, so its key changes at once.
-    """
+    """Cache key of files: path, size and modification time of each (cheap: no file is read)."""
     return "|".join(f"{p}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in paths)
 
 
@@ -83,6 +118,8 @@ def _file_key(paths: list[Path]) -> str:
 
 def _settings_file() -> Path:
     ws = workspace()
+    if ws.path is None:
+        return workspace_folder() / "workspace.settings.json"
     return ws.path.with_name(ws.path.stem + ".settings.json")
 
 
@@ -133,35 +170,53 @@ def network_key() -> str:
 
 # --- the data and its match -----------------------------------------------------
 
+@st.cache_data(show_spinner="Checking the data ...", max_entries=8)
+def _dataset(key: str, location: str | None) -> tuple[Dataset, str]:  # noqa: ARG001 - key
+    """The data validated (the workspace's, or the demo's when location is None), and its name."""
+    if location is not None:
+        ws = Workspace(location)
+        return ws.dataset(reader=load_dataset)[0], ws.name
+    files = _demo_files()
+    return load_dataset(*files), " + ".join(p.name for p in files)
+
+
+def checked() -> tuple[Dataset, str]:
+    """The data in use, validated but not matched (cheap after a change: the Data page needs no match)."""
+    location, files, _ = _version()
+    return _dataset(files, location)
+
+
 @st.cache_data(show_spinner="Matching supply and demand ...", max_entries=8)
-def _load(key: str, facilities: str, flows: str | None, network_key: str) -> Loaded:  # noqa: ARG001 - keys
-    dataset = load_dataset(facilities, flows)
+def _load(key: str, location: str | None, network_key: str) -> Loaded:  # noqa: ARG001 - keys
+    dataset, name = _dataset(key, location)
     roads = network() if network_key else None
     result = match(dataset, infer=True, network=roads)
     fac = pd.DataFrame(dataset.facilities.drop(columns="geometry"))
     fac["role"] = facility_roles(fac, result.flows)
     problems = dataset.report.to_frame()
-    name = Path(facilities).name if flows is None else f"{Path(facilities).name} + {Path(flows).name}"
     return Loaded(fac, result.flows, result.links, problems, name, roads.info.get("source", "") if roads else "",
                   _options(fac, result.links), score_breaks(result.links["score"]), dataset.skipped)
 
 
-def _version() -> tuple[Path, Path | None, str, str]:
-    """The data files in use, their cache key, and the road network's."""
-    facilities, flows = source_files()
-    return facilities, flows, _file_key([facilities] + ([flows] if flows is not None else [])), network_key()
+def _version() -> tuple[str | None, str, str]:
+    """The workspace in use (None: the bundled demo), the data's cache key, and the road network's."""
+    ws = workspace()
+    key = ws.data_key()
+    if key:
+        return ws.location, key, network_key()
+    return None, _file_key(_demo_files()), network_key()
 
 
 def data_key() -> str:
-    """Version of the data in use: its files and the road network's."""
-    _, _, files, roads = _version()
+    """Version of the data in use: the workspace's (or the demo files') and the road network's."""
+    _, files, roads = _version()
     return f"{files}|{roads}"
 
 
 def data() -> Loaded:
-    """The current data and its links (cached per version of the data and road-network files)."""
-    facilities, flows, files, roads = _version()
-    return _load(files, str(facilities), str(flows) if flows is not None else None, roads)
+    """The current data and its links (cached per version of the data and of the road network)."""
+    location, files, roads = _version()
+    return _load(files, location, roads)
 
 
 # --- filters in the URL ---------------------------------------------------------

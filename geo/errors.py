@@ -14,6 +14,8 @@ from dataclasses import asdict, dataclass, field
 import pandas as pd
 
 __all__ = [
+    "CapacityError",
+    "EditConflict",
     "GeoError",
     "InputError",
     "KnowledgeBaseError",
@@ -21,6 +23,7 @@ __all__ = [
     "Problem",
     "SchemaError",
     "ValidationReport",
+    "WorkspaceError",
 ]
 
 
@@ -40,12 +43,37 @@ class NetworkError(GeoError, RuntimeError):
     """No road network could be obtained: no file given, none cached, offline, or an unusable file."""
 
 
+class CapacityError(GeoError, RuntimeError):
+    """A match would need more memory or candidate pairs than its limits allow; refused before it starts.
+
+    The message names the estimate, the limit and what to change (a shorter
+    maximum distance, a smaller area, fewer facilities).
+    """
+
+
 class SchemaError(GeoError, ValueError):
     """Input failed validation; ``report`` holds every problem found."""
 
     def __init__(self, message: str, report: "ValidationReport") -> None:
         super().__init__(message)
         self.report = report
+
+
+class WorkspaceError(GeoError, RuntimeError):
+    """The workspace cannot be opened or written, or a change to it is refused (an id taken, a value that
+    cannot be stored)."""
+
+
+class EditConflict(WorkspaceError):
+    """A change was refused because someone changed the same facility first.
+
+    ``change`` is that other change (who, when, what; a :class:`geo.workspace.Change`), or None when the
+    facility was changed outside the app.
+    """
+
+    def __init__(self, message: str, change: object | None = None) -> None:
+        super().__init__(message)
+        self.change = change
 
 
 @dataclass(frozen=True)

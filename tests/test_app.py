@@ -88,41 +88,43 @@ def button(at: AppTest, label: str):
     return next(b for b in at.button if b.label == label)
 
 
-def fill_facility(at: AppTest, **values) -> None:
-    labels = {"facility_id": "Id (unique)", "name": "Name", "nace": "NACE code", "country": "Country (2 letters)",
-              "cluster": "Cluster"}
+def fill_facility(at: AppTest, *, lat: float = 60.17, lon: float = 24.95, nace: str | None = None,
+                  **values: str) -> None:
+    """Fill the Add a facility form (keys ``new_<field>``); NACE is picked from its list by code."""
     for name, value in values.items():
-        next(t for t in at.text_input if t.label == labels[name]).input(value)
+        at.text_input(key=f"new_{name}").input(value)
+    at.number_input(key="new_lat").set_value(lat)
+    at.number_input(key="new_lon").set_value(lon)
+    if nace is not None:
+        at.selectbox(key="new_nace").set_value(nace)
 
 
 def test_data_page_adds_a_facility_and_undoes_it(workspace):
     at = app("data")
     assert not at.exception
-    fill_facility(at, facility_id="NEW-1", name="Harbour heat pump <b>test</b>", nace="D35.30", country="FI",
+    fill_facility(at, id="NEW-1", name="Harbour heat pump <b>test</b>", nace="35.30", country="FI",
                   cluster="Helsinki")
-    button(at, "Add facility").click().run()
+    at.button(key="add_facility").click().run()
     assert not at.exception
     assert any("Saved" in s.value for s in at.success), [e.value for e in at.error]
-    assert workspace.exists() and not workspace.can_undo()  # the first save starts from the demo
-    # a second change can be undone, back to the first
-    at = app("data")
-    fill_facility(at, facility_id="NEW-2", name="Second site", nace="C17.12", country="FI", cluster="Helsinki")
-    button(at, "Add facility").click().run()
-    assert workspace.can_undo()
-    at = app("map", q="Second site")  # the map reads the workspace now, and finds the new site
-    assert "from workspace.gpkg" in at.caption[0].value and not at.caption[0].value.startswith("0 ")
-    at = app("data")
-    button(at, "Undo the last change").click().run()
-    assert not at.exception and not workspace.can_undo()
+    assert workspace.exists()
+    assert workspace.history()["action"].tolist() == ["add facility", "start"]  # started from the demo first
+    fill_facility(at, id="NEW-2", name="Second site", nace="17.12", country="FI", cluster="Helsinki")
+    at.button(key="add_facility").click().run()
+    shown = app("map", q="Second site")  # the map reads the workspace now, and finds the new site
+    assert "from workspace.gpkg" in shown.caption[0].value and not shown.caption[0].value.startswith("0 ")
+    assert app("data").button(key="undo").disabled  # another session has nothing of its own to undo
+    at.button(key="undo").click().run()  # this one undoes its last change
+    assert not at.exception and workspace.history()["what"].iloc[0] == "undid: added facility 'NEW-2' (Second site)"
 
 
 def test_data_page_rejects_a_bad_facility_and_names_the_problem(workspace):
     at = app("data")
-    fill_facility(at, facility_id="BAD-1", name="Bad code", nace="paper mill", country="FI")
-    button(at, "Add facility").click().run()
+    fill_facility(at, id="BAD-1", name="Bad code", nace="17.12", country="F1")
+    at.button(key="add_facility").click().run()
     assert any("Not saved" in e.value for e in at.error)
     problems = at.dataframe[-1].value  # the refused change's problems, below those of the data in use
-    assert (problems["column"] == "nace").any() and problems["row"].notna().all()
+    assert problems["column"].tolist() == ["country"]
     assert not workspace.exists()
 
 
@@ -151,13 +153,12 @@ def test_data_page_edits_and_deletes_a_facility(workspace):
     assert not at.exception and any("Saved" in s.value for s in at.success), [e.value for e in at.error]
     names = _facility_names(workspace)
     assert names["FA-KT-SMA"] == "SMA Mineral Tornio lime kiln (renamed)" and len(names) >= 100
-    at = app("map", q="renamed")  # the map reads the edited name at once
-    assert at.caption[0].value.startswith("1 facilities")
-    at = app("data", edit="FA-KT-SMA")
+    at_map = app("map", q="renamed")  # the map reads the edited name at once
+    assert at_map.caption[0].value.startswith("1 facilities")
+    at.selectbox(key="edit_id").set_value("FA-KT-SMA").run()
     button(at, "Delete this facility and its flows").click().run()
     assert "FA-KT-SMA" not in _facility_names(workspace)
-    at = app("data")
-    button(at, "Undo the last change").click().run()
+    at.button(key="undo").click().run()  # this session's last change
     assert "FA-KT-SMA" in _facility_names(workspace)
 
 
