@@ -68,6 +68,7 @@ bench: $(VENV)/.bench $(VENDOR)/.stamp browser
 	$(BIN)/python -m bench.routing
 	$(BIN)/python -m bench.app
 	$(BIN)/python -m bench.exchanges
+	$(BIN)/python -m bench.workspace
 
 clean:
 	rm -rf $(VENV) $(VENDOR) out .pytest_cache .hypothesis
