@@ -50,12 +50,19 @@ __all__ = [
 
 FACILITY_COLUMNS = (
     "facility_id", "name", "lat", "lon", "nace", "country", "cluster",
-    "operator", "quay", "source", "notes",
+    "operator", "quay", "source", "notes", "precision",
 )
 FLOW_COLUMNS = (
     "facility_id", "direction", "resource", "quantity", "unit", "ewc",
-    "description", "max_distance_km", "confidential", "partners",
+    "description", "max_distance_km", "confidential", "partners", "evidence",
 )
+
+#: How closely a facility's point is known (column ``precision``): within about 300 m of the plant, at its
+#: street address, or only its town.
+PRECISIONS = ("site", "address", "town")
+#: Where a flow's quantity comes from (column ``evidence``): a figure a source gives for that facility, or an
+#: estimate for a plant of its sector and size.
+EVIDENCE = ("published", "typical")
 
 _ALIASES = {
     "id": "facility_id",
@@ -633,6 +640,9 @@ def _validate_facilities(
              "write true when ships can load or unload bulk at the facility, else false or nothing")
     frame["quay"] = quay.isin(_TRUE)
 
+    frame["precision"] = _choice(frame, "precision", PRECISIONS, col,
+                                 "site (within about 300 m), address or town; leave it empty when not known")
+
     frame["file"] = raw.file
     frame["row"] = raw.rows
     skipped.extend(col.skipped("facilities", ids))
@@ -820,6 +830,8 @@ def _validate_flows(
     frame["confidential"] = conf.isin(_TRUE)
 
     frame["partners"] = _partners(frame["partners"], all_ids, col)
+    frame["evidence"] = _choice(frame, "evidence", EVIDENCE, col,
+                                "published (a source gives the figure) or typical (an estimate); or leave it empty")
 
     orphan = (ids != "") & ids.isin(all_ids) & ~ids.isin(valid_ids)
     for pos in np.flatnonzero(orphan.to_numpy() & ~col.bad):
@@ -860,6 +872,14 @@ def _stored(raw: RawTable, column: str) -> pd.Series | None:
 def _text_cells(text: pd.Series, stored: pd.Series | None) -> pd.Series:
     """The cells of a column that the file wrote as text (blank where it stored a number)."""
     return text if stored is None else text.where(stored.isna(), "")
+
+
+def _choice(frame: pd.DataFrame, column: str, allowed: tuple[str, ...], col: _Collector, hint: str) -> pd.Series:
+    """A column of one word out of ``allowed`` (any case) or empty; anything else is an error in its row."""
+    text = frame[column].str.strip().str.lower()
+    col.rows((text != "") & ~text.isin(allowed), column, frame[column],
+             lambda v: f"{v!r} is not one of {', '.join(allowed)}", hint)
+    return text
 
 
 def _partners(text: pd.Series, all_ids: set[str], col: _Collector) -> pd.Series:

@@ -214,6 +214,22 @@ def test_bad_nace_country_and_confidential(write, tax):
     ]
 
 
+def test_location_precision_and_evidence_take_one_word_each(write, tax):
+    data = _load(
+        write, tax,
+        "facility_id,name,lat,lon,nace,precision\nA,a,60,25,35.11,Site\nB,b,60.1,25,35.30,\nC,c,60.2,25,23.51,exact\n",
+        "facility_id,direction,resource,evidence\nA,supply,heat.steam,published\nB,demand,heat.steam, Typical \n"
+        "A,supply,heat.hot_water,guess\n",
+    )
+    assert sorted(p.message for p in data.report.errors) == [
+        "'exact' is not one of site, address, town",
+        "'guess' is not one of published, typical",
+    ]
+    assert [p.row for p in data.report.errors if p.column == "precision"] == [4]
+    assert list(data.facilities["precision"]) == ["site", ""]
+    assert list(data.flows["evidence"]) == ["published", "typical"]
+
+
 def test_parse_numbers_handles_european_forms():
     values = pd.Series(["1 234,5", "1.234,5", "12,5", "", "−3", "1\u00a0000", "1 234 567,5", "0,500"])
     assert decimal_mark(values) == ","
