@@ -1,53 +1,262 @@
-"""Writing ranked links to CSV, Excel, GeoJSON or GeoPackage.
+"""Writing ranked links to CSV, Excel, GeoJSON or GeoPackage, for programs and for people.
 
 :func:`write_links` picks the format from the file suffix and writes
 atomically (to a temporary file beside the target, then renamed), so an
-interrupted export never leaves half a file where a good one was. Text is
-written as text: CSV is UTF-8 with a byte-order mark so Excel shows Nordic
-letters, and in Excel workbooks a name such as ``=SUM(A1)`` stays a string
-instead of becoming a formula.
+interrupted export never leaves half a file where a good one was.
 
+For programs or for people
+--------------------------
+A script wants stable column names, resource codes and every digit; a person
+wants "Supplier", "Fly ash" and "5.8". So a table is written one of two ways:
+
+- **machine-readable** (``labels=False``, the default): the snake_case columns
+  of :data:`geo.pipeline.LINK_COLUMNS`, resource codes, ``True``/``False``,
+  numbers rounded only to what the data can carry (:data:`MACHINE_DECIMALS`).
+  ``python -m geo match --out links.csv`` writes this, so scripts built on the
+  command line's files keep working.
+- **for reading** (``labels=True``, the app's Excel and CSV-for-Excel
+  exports): the column names of :data:`LABELS` (``distance_km`` is
+  "Distance (km)"), resources by their short names from the knowledge base
+  ("Fly ash", not ``mineral.fly_ash``; :func:`resource_names`), flags as
+  yes/no, and numbers rounded for reading (:func:`readable_values`):
+  quantities, tonnes of CO2 and euros to 3 significant figures, kilometres,
+  scores and precedent counts to one decimal, minutes and counts whole, shares
+  (the score's parts, confidence, allocated share, rule strength) as whole
+  per cents, coordinates to 5 decimals (about 1 m).
+
+The spatial formats keep the raw values and the snake_case names whatever
+``labels`` says, since a GIS computes with them; they add each resource's
+name, and the GeoPackage gives QGIS the labels as field aliases.
+
+Formats
+-------
+- ``.csv``: UTF-8 with a byte-order mark (Excel then reads Nordic letters
+  right), CRLF line ends, no geometry (coordinates are columns). The
+  :data:`CSV_STYLES`: ``plain`` (comma, decimal point) and ``nordic``
+  (semicolon, decimal comma), which Excel set to Finnish, Swedish, Danish,
+  Norwegian, German or Polish opens straight into columns.
+- ``.xlsx``: sheets ``links``, ``facilities`` (when given: the columns of
+  :data:`FACILITY_COLUMNS`, never the file or row an import came from),
+  ``method`` (:func:`method_rows`: the date, the tool's version, the data and
+  its version, the view and filters when the caller gives them, the method,
+  the sources cited; a folder in a value is cut to its file name) and
+  ``sources`` (the knowledge base's references that the links cite). Every
+  sheet has a bold, frozen header row with an autofilter, number formats
+  per column (thousands separators, one decimal for km) and column widths
+  fitted to the text.
+- ``.geojson``: layer ``links`` of LineStrings, raw values.
+- ``.gpkg``: layer ``links`` (LineStrings), ``facilities`` (points, when
+  given) and ``layer_styles``, the table QGIS reads a layer's default style
+  from, with one QML style per layer: links coloured by score class and
+  wider by quantity class (quartiles within each unit, column
+  ``quantity_class``), dashed where the ends are grid cells (a confidential
+  link in a public view); facilities filled by role and outlined by NACE
+  section, the map's colours. No flows layer: each link already carries both
+  flows' attributes, and a table of all flows could hold what a public view hides.
+
+Text stays text
+---------------
 CSV has no types, so a spreadsheet would evaluate a cell such as
 ``=cmd|' /C calc'!A1`` that a hostile facility name put there. Following
 OWASP's guidance on CSV injection, every CSV text cell that starts with
 ``=``, ``+``, ``-``, ``@``, a tab or a carriage return, and is not a number,
-gets a leading apostrophe (:func:`neutralise_formulas`), and every field
-holding a comma, quote, CR or LF is quoted, so a line break inside a name
-never splits its row. GeoJSON, GeoPackage and XLSX keep the exact text.
+gets a leading apostrophe (:func:`neutralise_formulas`), in every CSV style,
+and every field holding the separator, a quote, CR or LF is quoted, so a line
+break inside a name never splits its row. In Excel workbooks such a name is
+stored as a string, never a formula. GeoJSON, GeoPackage and XLSX keep the
+exact text.
 """
 
 from __future__ import annotations
 
+import functools
 import os
+import re
 import tempfile
+import uuid
+import xml.etree.ElementTree as ET
 from contextlib import contextmanager
+from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING, NamedTuple
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pyogrio
 from openpyxl import Workbook
-from openpyxl.styles import Font
+from openpyxl.styles import Alignment, Font
 from openpyxl.utils import get_column_letter
 
-from geo import settings
+from geo import __version__, settings
 from geo.errors import InputError
 from geo.pipeline import link_lines
+from geo.privacy import nace_section, sector_label
+from geo.taxonomy import load_taxonomy
 
-__all__ = ["FORMULA_STARTS", "OUTPUT_SUFFIXES", "check_output_path", "neutralise_formulas", "write_links"]
+if TYPE_CHECKING:
+    from geo.selection import Filters
+
+__all__ = ["CSV_STYLES", "FACILITY_COLUMNS", "FACILITY_LABELS", "FIXED_DECIMALS", "FORMULA_STARTS", "LABELS",
+           "MACHINE_DECIMALS", "OUTPUT_SUFFIXES", "ROLE_NAMES", "SCORE_BREAKS", "SCORE_COLOURS", "CsvStyle", "cell_text",
+           "check_output_path", "describe_filters", "facility_table", "method_rows", "neutralise_formulas",
+           "readable_links", "readable_values", "resource_names", "significant", "write_links"]
 
 #: First characters that make a spreadsheet read a CSV cell as a formula (OWASP, "CSV Injection").
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 OUTPUT_SUFFIXES = (".csv", ".xlsx", ".geojson", ".gpkg", ".html")
 
-_DECIMALS = {
+#: Human name of each column of the links table (and of a public view's extra columns), with its unit.
+#: Tables and exports for reading use these; the command line's files keep the snake_case names.
+LABELS: dict[str, str] = {
+    "rank": "Rank",
+    "score": "Score",
+    "status": "Status",
+    "supply_facility_id": "Supplier ID",
+    "supply_name": "Supplier",
+    "demand_facility_id": "Receiver ID",
+    "demand_name": "Receiver",
+    "resource": "Resource",
+    "demand_resource": "Resource wanted",
+    "quantity": "Quantity",
+    "quantity_low": "Quantity, low",
+    "quantity_high": "Quantity, high",
+    "quantity_range": "Quantity range",
+    "unit": "Unit",
+    "quantity_basis": "Quantity from",
+    "quantity_estimate": "Quantity estimate",
+    "distance_km": "Distance (km)",
+    "straight_km": "Straight line (km)",
+    "travel_time_min": "Travel time (min)",
+    "distance_source": "Distance from",
+    "sea_km": "By sea (km)",
+    "max_distance_km": "Maximum distance (km)",
+    "co2_saved_t_per_yr": "CO2 saved (t/yr)",
+    "value_eur_per_yr": "Net value (EUR/yr)",
+    "basis": "Basis",
+    "why": "Why",
+    "part_co2": "Score part: CO2 (%)",
+    "part_value": "Score part: value (%)",
+    "part_distance": "Score part: distance (%)",
+    "part_compatibility": "Score part: compatibility (%)",
+    "part_precedent": "Score part: precedent (%)",
+    "confidence": "Confidence (%)",
+    "score_driver": "Score rests mostly on",
+    "precedent_parks": "Precedent parks",
+    "precedent_at": "Precedent at",
+    "existing": "Runs today",
+    "same_operator": "Same operator",
+    "same_site": "Same site",
+    "allocated_quantity": "Allocated quantity",
+    "allocated_share": "Allocated share (%)",
+    "allocated_co2_saved_t_per_yr": "Allocated CO2 saved (t/yr)",
+    "allocated_value_eur_per_yr": "Allocated net value (EUR/yr)",
+    "competitors": "Competing links",
+    "allocation_note": "Allocation note",
+    "transport_mode": "Transport",
+    "transport_cost_eur_per_yr": "Transport cost (EUR/yr)",
+    "transport_co2_t_per_yr": "Transport CO2 (t/yr)",
+    "avoided_co2_t_per_yr": "Avoided CO2 (t/yr)",
+    "gross_value_eur_per_yr": "Gross value (EUR/yr)",
+    "rule": "Rule",
+    "strength": "Rule strength (%)",
+    "reason": "Reason",
+    "rule_source": "Rule sources",
+    "supply_flow_id": "Supply flow",
+    "supply_quantity": "Supply quantity",
+    "supply_unit": "Supply unit",
+    "supply_ewc": "Supply EWC code",
+    "supply_description": "Supply description",
+    "supply_basis": "Supply basis",
+    "supply_nace": "Supplier NACE",
+    "supply_country": "Supplier country",
+    "supply_cluster": "Supplier cluster",
+    "supply_operator": "Supplier operator",
+    "supply_quantity_note": "Supply quantity note",
+    "demand_flow_id": "Demand flow",
+    "demand_quantity": "Demand quantity",
+    "demand_unit": "Demand unit",
+    "demand_description": "Demand description",
+    "demand_basis": "Demand basis",
+    "demand_nace": "Receiver NACE",
+    "demand_country": "Receiver country",
+    "demand_cluster": "Receiver cluster",
+    "demand_operator": "Receiver operator",
+    "demand_quantity_note": "Demand quantity note",
+    "confidential": "Confidential",
+    "supply_lon": "Supplier longitude",
+    "supply_lat": "Supplier latitude",
+    "demand_lon": "Receiver longitude",
+    "demand_lat": "Receiver latitude",
+    "supply_cell_km": "Supplier grid cell (km)",
+    "demand_cell_km": "Receiver grid cell (km)",
+    "unroutable_reason": "Not routable because",
+}
+
+#: Columns of the facilities sheet and layer, in order (those the frame has). Nothing else is
+#: written: a frame may carry the file and row an import came from, which name server folders.
+FACILITY_COLUMNS = ("facility_id", "name", "role", "sector", "section", "nace", "country", "cluster", "operator",
+                    "lat", "lon", "precision", "quay", "source", "notes")
+FACILITY_LABELS: dict[str, str] = {
+    "facility_id": "Facility ID", "name": "Name", "role": "Role", "sector": "Sector", "section": "NACE section",
+    "nace": "NACE", "country": "Country", "cluster": "Cluster", "operator": "Operator", "lat": "Latitude",
+    "lon": "Longitude", "precision": "Location precision", "quay": "Quay", "source": "Sources", "notes": "Notes",
+}
+#: A facility's role in the exchanges, in words (the map's legend says the same).
+ROLE_NAMES = {"supplier": "Supplier", "receiver": "Receiver", "both": "Supplier and receiver", "none": "No flows"}
+#: Transport modes of the knowledge base (``transport_modes.csv``), in words.
+TRANSPORT_NAMES = {"truck_bulk": "Truck (bulk)", "truck_liquid": "Tank truck", "heat_pipe": "Heat pipe",
+                   "pipeline": "Pipeline", "ship_bulk": "Ship (bulk)"}
+
+#: Names the spatial layers' extra columns get in QGIS (the others are :data:`LABELS`).
+_GIS_LABELS = {**LABELS, "resource": "Resource code", "demand_resource": "Resource wanted, code",
+               "resource_name": "Resource", "demand_resource_name": "Resource wanted",
+               "quantity_class": "Quantity class (1-4, quartiles within its unit)"}
+
+#: Decimals of the machine-readable tables: what the data can carry, no more.
+MACHINE_DECIMALS = {
     "score": 1, "quantity": 3, "distance_km": 2, "straight_km": 2, "travel_time_min": 1,
     "max_distance_km": 1, "co2_saved_t_per_yr": 1, "value_eur_per_yr": 0,
     "transport_cost_eur_per_yr": 0, "transport_co2_t_per_yr": 2, "avoided_co2_t_per_yr": 1,
     "gross_value_eur_per_yr": 0, "supply_lon": 6, "supply_lat": 6, "demand_lon": 6, "demand_lat": 6,
 }
+
+# How each kind of column is rounded for reading (and formatted in Excel).
+_SIGNIFICANT = ("quantity", "quantity_low", "quantity_high", "supply_quantity", "demand_quantity",
+                "allocated_quantity", "co2_saved_t_per_yr", "value_eur_per_yr", "allocated_co2_saved_t_per_yr",
+                "allocated_value_eur_per_yr", "transport_cost_eur_per_yr", "transport_co2_t_per_yr",
+                "avoided_co2_t_per_yr", "gross_value_eur_per_yr")
+_ONE_DECIMAL = ("score", "distance_km", "straight_km", "sea_km", "max_distance_km", "supply_cell_km",
+                "demand_cell_km", "precedent_parks")
+_WHOLE = ("rank", "travel_time_min", "competitors")
+_SHARES = ("part_co2", "part_value", "part_distance", "part_compatibility", "part_precedent", "confidence",
+           "allocated_share", "strength")
+_DEGREES = ("supply_lon", "supply_lat", "demand_lon", "demand_lat", "lon", "lat")
+_FLAGS = ("existing", "same_operator", "same_site", "confidential", "quay")
+_RESOURCES = ("resource", "demand_resource")
+
+
+class CsvStyle(NamedTuple):
+    """How a CSV file separates fields and writes a decimal fraction."""
+
+    delimiter: str
+    decimal: str
+
+
+#: ``plain``: comma and decimal point (scripts, English Excel). ``nordic``: semicolon and decimal
+#: comma, as Excel expects where the comma is the decimal mark (Finland, Sweden, Denmark, Norway,
+#: Germany, Poland, the Baltic states).
+CSV_STYLES = {"plain": CsvStyle(",", "."), "nordic": CsvStyle(";", ",")}
+
+#: Lower bounds of the score classes a GeoPackage's style colours, when the caller gives none
+#: (the map's fixed classes), and their colours, lowest first (the map's yellow-to-purple ramp).
+SCORE_BREAKS = (0.0, 50.0, 65.0, 80.0, 90.0)
+SCORE_COLOURS = ("#fde725", "#5ec962", "#21918c", "#3b528b", "#440154")
+#: Fill by role and outline by NACE section of a facility in the GeoPackage's style (the map's colours).
+_ROLE_COLOURS = {"supplier": "#E69F00", "receiver": "#0072B2", "both": "#CC79A7", "none": "#999999"}
+_SECTION_COLOURS = {"D": "#D55E00", "E": "#009E73", "C": "#333333", "B": "#8C6D31", "A": "#7A9A01"}
+_OTHER_SECTION_COLOUR = "#56B4E9"
 
 
 def check_output_path(path: str | Path) -> Path:
@@ -64,23 +273,35 @@ def check_output_path(path: str | Path) -> Path:
 
 
 def write_links(links: pd.DataFrame, path: str | Path, *, method: dict[str, str] | None = None,
-                facilities: pd.DataFrame | None = None) -> Path:
-    """Write links to ``path``; the suffix decides the format.
+                facilities: pd.DataFrame | None = None, labels: bool = False, csv_style: str = "plain",
+                score_breaks: tuple[float, ...] | None = None) -> Path:
+    """Write links to ``path``; the suffix decides the format (the module describes each).
 
     Parameters
     ----------
     links : DataFrame or GeoDataFrame
-        Ranked links; without geometry, LineStrings are drawn from the
-        ``supply_lon``/``supply_lat`` to the ``demand_lon``/``demand_lat``
-        columns for the spatial formats.
+        Ranked links (:data:`geo.pipeline.LINK_COLUMNS`, and a public view's
+        ``quantity_range``, ``supply_cell_km``, ``demand_cell_km``); without
+        geometry, LineStrings are drawn from ``supply_lon``/``supply_lat`` to
+        ``demand_lon``/``demand_lat`` for the spatial formats.
     path : str or Path
-        ``.csv`` (UTF-8 with BOM, no geometry, coordinates as columns),
-        ``.xlsx`` (sheet ``links``, plus ``facilities`` and ``method`` when given),
-        ``.geojson`` or ``.gpkg`` (layer ``links``) with LineStrings.
+        ``.csv``, ``.xlsx``, ``.geojson`` or ``.gpkg``.
     method : dict, optional
-        Assumptions of the run (name to text) for the Excel ``method`` sheet.
+        The run's assumptions, data and filters (item to text), for the Excel
+        ``method`` sheet (:func:`method_rows` adds the date, version and sources).
     facilities : DataFrame, optional
-        The facilities the links involve, for the Excel ``facilities`` sheet.
+        The facilities the links involve (``facility_id``, ``name``, ``lat``,
+        ``lon``, ``role``, ...), for the Excel ``facilities`` sheet and the
+        GeoPackage ``facilities`` layer.
+    labels : bool
+        Tables (CSV, Excel) for reading: :data:`LABELS`, resource names and
+        rounded numbers. By default machine-readable (codes, snake_case).
+    csv_style : str
+        A key of :data:`CSV_STYLES`: ``'plain'`` (comma, decimal point) or
+        ``'nordic'`` (semicolon, decimal comma).
+    score_breaks : tuple of float, optional
+        Lower bounds of the five score classes the GeoPackage's style colours
+        (pass the map's, so QGIS shows the same colours); :data:`SCORE_BREAKS` by default.
 
     Returns
     -------
@@ -91,19 +312,239 @@ def write_links(links: pd.DataFrame, path: str | Path, *, method: dict[str, str]
     suffix = path.suffix.lower()
     if suffix == ".html":
         raise InputError(f"{path}: an HTML map is drawn by layers.html.write_standalone_map, not written here")
-    rounded = _rounded(links)
-    table = pd.DataFrame(rounded.drop(columns="geometry", errors="ignore"))
+    if csv_style not in CSV_STYLES:
+        msg = f"CSV style {csv_style!r} is not one of {', '.join(CSV_STYLES)}"
+        raise InputError(msg)
+    table = pd.DataFrame(links.drop(columns="geometry", errors="ignore"))
     with _atomic(path) as tmp:
         if suffix == ".csv":
-            # CRLF ends a record, so the csv module quotes any field holding a CR or an LF
-            neutralise_formulas(table).to_csv(tmp, index=False, encoding="utf-8-sig", lineterminator="\r\n")
+            _write_csv(_table(table, labels=labels), tmp, CSV_STYLES[csv_style], columns=list(table.columns),
+                       labels=labels)
         elif suffix == ".xlsx":
-            _write_xlsx(table, tmp, method or {}, facilities)
+            _write_xlsx(table, tmp, labels=labels, method=method_rows(method, links=table, facilities=facilities),
+                        facilities=facilities)
+        elif suffix == ".geojson":
+            pyogrio.write_dataframe(_spatial_links(links), tmp, driver="GeoJSON", layer="links")
         else:
-            driver = "GeoJSON" if suffix == ".geojson" else "GPKG"
-            spatial = rounded if isinstance(rounded, gpd.GeoDataFrame) else link_lines(rounded)
-            pyogrio.write_dataframe(spatial.to_crs(settings.WGS84), tmp, driver=driver, layer="links")
+            _write_gpkg(_spatial_links(links), facilities, tmp, breaks=score_breaks or SCORE_BREAKS)
     return path
+
+
+# --- values for reading ----------------------------------------------------------------
+
+def significant(values, digits: int = 3) -> np.ndarray:
+    """``values`` rounded to ``digits`` significant figures (61,873 to 61,900; 0.01234 to 0.0123); NaN stays NaN."""
+    x = np.asarray(values, dtype=float)
+    out = x.copy()
+    ok = np.isfinite(x) & (x != 0)
+    places = digits - 1 - np.floor(np.log10(np.abs(x[ok]))).astype(int)
+    scale = 10.0 ** np.abs(places)
+    # dividing by an exact power of ten gives the double nearest the decimal, so 0.0123 prints as 0.0123
+    out[ok] = np.where(places >= 0, np.round(x[ok] * scale) / scale, np.round(x[ok] / scale) * scale)
+    return out
+
+
+def resource_names(codes: pd.Series) -> pd.Series:
+    """Short names of resource codes from the knowledge base: its label up to the first bracket.
+
+    ``mineral.fly_ash`` becomes "Fly ash"; a code the knowledge base does
+    not know (or a blank) stays as it is.
+    """
+    names = _resource_names()
+    return codes.map(lambda code: names.get(code, code) if isinstance(code, str) else code)
+
+
+@functools.lru_cache(maxsize=1)
+def _resource_names() -> dict[str, str]:
+    labels = load_taxonomy().resources["label"]
+    return {code: label.split(" (")[0].strip() or code for code, label in labels.items()}
+
+
+def readable_values(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy of a links (or facilities) frame with values for reading; the column names stay.
+
+    Resources by name, transport modes and roles in words, flags as yes/no,
+    numbers rounded as the module describes, shares as per cents. Columns
+    this does not know are left as they are. A geometry column is dropped.
+    """
+    out = pd.DataFrame(frame.drop(columns="geometry", errors="ignore")).copy()
+    for column in out.columns:
+        out[column] = _readable(column, out[column])
+    return out
+
+
+def readable_links(links: pd.DataFrame) -> pd.DataFrame:
+    """:func:`readable_values` of the links, with the column names of :data:`LABELS`."""
+    return readable_values(links).rename(columns=LABELS)
+
+
+def _readable(column: str, values: pd.Series) -> pd.Series:
+    if column in _SIGNIFICANT:
+        return pd.Series(significant(_numbers(values)), index=values.index)
+    if column in _ONE_DECIMAL:
+        return _numbers(values).round(1)
+    if column in _WHOLE:
+        return _numbers(values).round(0)
+    if column in _SHARES:
+        return (_numbers(values) * 100).round(0)
+    if column in _DEGREES:
+        return _numbers(values).round(5)
+    if column in _FLAGS:
+        return values.map(_yes_no).astype(object)
+    if column in _RESOURCES:
+        return resource_names(values)
+    if column == "transport_mode":
+        return values.map(lambda m: TRANSPORT_NAMES.get(m, m.replace("_", " ")) if isinstance(m, str) else m)
+    if column == "role":
+        return values.map(lambda r: ROLE_NAMES.get(r, r) if isinstance(r, str) else r)
+    return values
+
+
+def _numbers(values: pd.Series) -> pd.Series:
+    """The column as floats (a public view blanks figures as '' or None: those become NaN)."""
+    return pd.to_numeric(values.replace("", np.nan), errors="coerce").astype(float)
+
+
+def _yes_no(value) -> str:
+    if isinstance(value, (bool, np.bool_)):
+        return "yes" if value else "no"
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return "yes" if value.strip().lower() == "true" else "no"
+    return ""
+
+
+#: Decimals always shown for a column's numbers (scores and km with one, even 95.0), where fixed.
+FIXED_DECIMALS = {**{c: 1 for c in _ONE_DECIMAL}, **{c: 0 for c in _WHOLE}}
+
+
+def cell_text(value, *, decimals: int | None = None, decimal: str = ".", thousands: str = ",") -> str:
+    """A cell as a reader sees it: numbers with thousands separators, blanks empty.
+
+    Meant for values :func:`readable_values` has rounded: ``61900.0`` gives
+    "61,900" and ``5.8`` "5.8" (no trailing zeros), or with ``decimals=1``
+    ``95.0`` gives "95.0" (a column's :data:`FIXED_DECIMALS`).
+    """
+    if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA:
+        return ""
+    if isinstance(value, (bool, np.bool_)):
+        return "yes" if value else "no"
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        number = float(value)
+        if not np.isfinite(number):
+            return ""
+        text = f"{number:.{decimals}f}" if decimals is not None else np.format_float_positional(number, trim="-")
+        whole, _, fraction = text.partition(".")
+        sign = "-" if whole.startswith("-") else ""
+        digits = whole.lstrip("-")
+        grouped = f"{int(digits):,}".replace(",", thousands)
+        return sign + grouped + (decimal + fraction if fraction else "")
+    return str(value)
+
+
+# --- the method sheet -------------------------------------------------------------------
+
+def method_rows(method: dict[str, str] | None = None, *, links: pd.DataFrame | None = None,
+                facilities: pd.DataFrame | None = None, exported: datetime | None = None) -> dict[str, str]:
+    """The method notes of an export, item to text, as the Excel sheet and the HTML map list them.
+
+    First the date of the export (UTC) and the tool's version, then the items
+    of ``method`` in their order (blank ones left out, the first letter of
+    each item capitalised, any absolute path cut to its file name so that no
+    server folder is written), then the sources the links cite: the knowledge
+    base's keys (``rule_source``) and the data's (the facilities' ``source``;
+    past :data:`_LISTED_KEYS` of them, their number).
+    """
+    when = (exported or datetime.now(timezone.utc)).astimezone(timezone.utc)
+    rows = {"Exported": when.strftime("%Y-%m-%d %H:%M UTC"), "Tool": f"Industrial symbiosis finder {__version__}"}
+    for item, text in (method or {}).items():
+        if text is None or not str(text).strip():
+            continue
+        rows[item[:1].upper() + item[1:]] = _without_paths(str(text))
+    knowledge = _cited(links, "rule_source", r"\[(K\d+)\]")
+    if knowledge:
+        rows["Knowledge sources cited"] = (", ".join(f"[{k}]" for k in knowledge)
+                                           + " (references in data/knowledge/SOURCES.md)")
+    data = _cited(facilities, "source", r"\[([^\[\]]+)\]")
+    if data:
+        listed = ", ".join(f"[{k}]" for k in data) if len(data) <= _LISTED_KEYS else f"{len(data)} keys"
+        rows["Data sources cited"] = f"{listed} (the source keys the facilities give)"
+    return rows
+
+
+#: Most data source keys the method notes list one by one (past that, their number).
+_LISTED_KEYS = 20
+
+
+def describe_filters(filters: Filters) -> str:
+    """The filters in words, for the method notes: ``'countries FI, SE; score at least 60'``."""
+    parts = []
+    for name, chosen in (("countries", filters.countries), ("clusters", filters.clusters),
+                         ("resource groups", filters.groups), ("bases", filters.bases)):
+        if chosen:
+            parts.append(f"{name} {', '.join(chosen)}")
+    if filters.min_score:
+        parts.append(f"score at least {filters.min_score:g}")
+    if filters.max_km:
+        parts.append(f"distance at most {filters.max_km:g} km")
+    if filters.search.strip():
+        parts.append(f"facilities matching '{filters.search.strip()}'")
+    return "; ".join(parts) if parts else "none (every link of the view)"
+
+
+#: An absolute path (POSIX or Windows) inside a text; group 1 is its last part.
+_PATH = re.compile(r"(?<![\w.~:/\\])(?:/|[A-Za-z]:\\)(?:[^/\\\s,;()'\"]+[/\\])+([^/\\\s,;()'\"]+)")
+
+
+def _without_paths(text: str) -> str:
+    return _PATH.sub(r"\1", text)
+
+
+def _cited(frame: pd.DataFrame | None, column: str, pattern: str) -> list[str]:
+    """The distinct keys a text column cites, in natural order ([K2] before [K10])."""
+    if frame is None or column not in frame or frame.empty:
+        return []
+    keys = set(frame[column].dropna().astype(str).str.findall(pattern).explode().dropna())
+    return sorted(keys, key=lambda k: [int(p) if p.isdigit() else p for p in re.split(r"(\d+)", k)])
+
+
+@functools.lru_cache(maxsize=1)
+def _knowledge_references() -> dict[str, str]:
+    """The references of ``data/knowledge/SOURCES.md`` by key (markdown emphasis removed)."""
+    path = settings.KNOWLEDGE_DIR / "SOURCES.md"
+    if not path.is_file():
+        return {}
+    found = re.findall(r"^- \[(K\d+)\] (.+)$", path.read_text(encoding="utf-8"), flags=re.MULTILINE)
+    return {key: text.replace("*", "").strip() for key, text in found}
+
+
+# --- tables: CSV and Excel ----------------------------------------------------------------
+
+def _table(links: pd.DataFrame, *, labels: bool) -> pd.DataFrame:
+    """The links as a table: for reading (labels, names, rounded) or for programs (rounded to what they carry)."""
+    return readable_links(links) if labels else _machine(links)
+
+
+def _machine(links: pd.DataFrame) -> pd.DataFrame:
+    out = links.copy()
+    for column, decimals in MACHINE_DECIMALS.items():
+        if column in out.columns:
+            out[column] = _numbers(out[column]).round(decimals)
+    return out
+
+
+def facility_table(facilities: pd.DataFrame, *, labels: bool = False) -> pd.DataFrame:
+    """The facilities to write: the columns of :data:`FACILITY_COLUMNS` the frame has, plus the sector.
+
+    ``sector`` and ``section`` are worked out from ``nace`` ("Manufacturing
+    (NACE C)", ``C``). With ``labels``, values for reading and the names of
+    :data:`FACILITY_LABELS`.
+    """
+    out = pd.DataFrame(facilities.drop(columns="geometry", errors="ignore"))
+    if "nace" in out:
+        out = out.assign(sector=out["nace"].map(lambda n: sector_label(n, section_only=True)),
+                         section=out["nace"].map(nace_section))
+    out = out[[c for c in FACILITY_COLUMNS if c in out.columns]]
+    return readable_values(out).rename(columns=FACILITY_LABELS) if labels else out
 
 
 def neutralise_formulas(frame: pd.DataFrame) -> pd.DataFrame:
@@ -136,12 +577,296 @@ def _is_number(text: str) -> bool:
     return True
 
 
-def _rounded(links: pd.DataFrame) -> pd.DataFrame:
-    out = links.copy()
-    for column, decimals in _DECIMALS.items():
-        if column in out.columns:
-            out[column] = out[column].astype(float).round(decimals)
+def _write_csv(table: pd.DataFrame, path: str, style: CsvStyle, *, columns: list[str], labels: bool) -> None:
+    """``columns``: the snake_case names of ``table``'s columns (a table for reading has labels)."""
+    out = neutralise_formulas(table)  # text columns only: the numbers written below are ours, never formulas
+    if labels:
+        out = _numbers_as_text(out, columns, decimal=style.decimal)
+    # CRLF ends a record, so the csv module quotes any field holding a CR or an LF (and the separator)
+    out.to_csv(path, sep=style.delimiter, decimal=style.decimal, index=False, encoding="utf-8-sig",
+               lineterminator="\r\n")
+
+
+def _numbers_as_text(frame: pd.DataFrame, columns: list[str], *, decimal: str) -> pd.DataFrame:
+    """Numeric columns written for reading: a column's :data:`FIXED_DECIMALS` (95.0, 12.3), else no
+    trailing zero (61900, 0.0123); the decimal mark as given; blanks empty."""
+    out = frame.copy()
+    for label, column in zip(frame.columns, columns, strict=True):
+        values = frame[label]
+        if pd.api.types.is_bool_dtype(values) or not pd.api.types.is_numeric_dtype(values):
+            continue
+        numbers = values.astype(float)
+        decimals = FIXED_DECIMALS.get(column)
+        if decimals is not None:
+            text = pd.Series(np.char.mod(f"%.{decimals}f", numbers.fillna(0).to_numpy()), index=values.index)
+        else:
+            text = numbers.astype(str).str.replace(r"\.0$", "", regex=True)
+        out[label] = text.str.replace(".", decimal, regex=False).where(numbers.notna(), "")
     return out
+
+
+def _write_xlsx(links: pd.DataFrame, path: str, *, labels: bool, method: dict[str, str],
+                facilities: pd.DataFrame | None) -> None:
+    book = Workbook()
+    sheet = book.active
+    sheet.title = "links"
+    _fill(sheet, _table(links, labels=labels), list(links.columns), labels=labels)
+    if facilities is not None:
+        plain = facility_table(facilities)
+        _fill(book.create_sheet("facilities"), facility_table(facilities, labels=labels), list(plain.columns),
+              labels=labels)
+    items = pd.DataFrame({"Item": list(method), "Value": list(method.values())})
+    _fill(book.create_sheet("method"), items, ["item", "value"], labels=labels, wrap=("Value",))
+    cited = [k for k in _cited(links, "rule_source", r"\[(K\d+)\]") if k in _knowledge_references()]
+    if cited:
+        references = pd.DataFrame({"Key": [f"[{k}]" for k in cited],
+                                   "Reference": [_knowledge_references()[k] for k in cited]})
+        _fill(book.create_sheet("sources"), references, ["key", "reference"], labels=labels, wrap=("Reference",))
+    book.save(path)
+
+
+def _fill(sheet, frame: pd.DataFrame, columns: list[str], *, labels: bool, wrap: tuple[str, ...] = ()) -> None:
+    """One table sheet: bold frozen header with an autofilter, values, number formats and column widths.
+
+    ``columns`` are the snake_case names of ``frame``'s columns, which decide the number formats.
+    """
+    sheet.append([str(c) for c in frame.columns])
+    for cell in sheet[1]:
+        cell.font = Font(bold=True)
+    for values in frame.itertuples(index=False):
+        sheet.append([None if _blank(v) else (v.item() if hasattr(v, "item") else v) for v in values])
+    formats = [_number_format(c, labels=labels) for c in columns]
+    for row in sheet.iter_rows(min_row=2):
+        for cell, number_format in zip(row, formats, strict=True):
+            if cell.data_type == "f":
+                cell.data_type = "s"  # text that starts with "=" stays text
+            elif cell.data_type == "n" and cell.value is not None and number_format:
+                cell.number_format = _cell_format(number_format, cell.value)
+    sheet.freeze_panes = "A2"
+    last = get_column_letter(max(len(frame.columns), 1))
+    sheet.auto_filter.ref = f"A1:{last}{len(frame) + 1}"
+    for i, column in enumerate(frame.columns, start=1):
+        letter = get_column_letter(i)
+        if column in wrap:
+            sheet.column_dimensions[letter].width = 100
+            for cell in sheet[letter][1:]:
+                cell.alignment = Alignment(wrap_text=True, vertical="top")
+            continue
+        shown = [cell_text(v) for v in frame[column].head(200)]
+        width = max([len(str(column)), *(len(s) for s in shown)])
+        sheet.column_dimensions[letter].width = min(max(width + 2, 8), 60)
+
+
+def _number_format(column: str, *, labels: bool) -> str:
+    """Excel's number format of a column (by its snake_case name); '' for General."""
+    if column in _SIGNIFICANT:
+        return "significant"  # decided per cell: whole numbers with separators, else up to 4 decimals
+    if column in _ONE_DECIMAL:
+        return "#,##0.0"
+    if column in _WHOLE:
+        return "#,##0"
+    if column in _SHARES:
+        return "0" if labels else "0%"
+    if column in _DEGREES:
+        return "0.00000"
+    return ""
+
+
+def _cell_format(number_format: str, value: float) -> str:
+    if number_format != "significant":
+        return number_format
+    return "#,##0" if float(value).is_integer() else "#,##0.0###"
+
+
+def _blank(value) -> bool:
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):
+        return False
+
+
+# --- spatial formats ------------------------------------------------------------------------
+
+def _spatial_links(links: pd.DataFrame) -> gpd.GeoDataFrame:
+    """The links as LineStrings in EPSG:4326 with raw values, resource names and quantity classes."""
+    spatial = links.copy() if isinstance(links, gpd.GeoDataFrame) else link_lines(links)
+    for column in _RESOURCES:
+        if column in spatial:
+            spatial.insert(spatial.columns.get_loc(column) + 1, f"{column}_name", resource_names(spatial[column]))
+    if "quantity" in spatial:
+        units = spatial["unit"] if "unit" in spatial else pd.Series("", index=spatial.index)
+        spatial["quantity_class"] = _quantity_classes(_numbers(spatial["quantity"]), units)
+    return spatial.to_crs(settings.WGS84)
+
+
+def _quantity_classes(quantity: pd.Series, unit: pd.Series) -> pd.Series:
+    """Quartile (1-4) of each quantity among the links of its unit (t/yr are not ranked against MWh/yr);
+    empty where the quantity is unknown or its unit has fewer than four."""
+    out = pd.Series(pd.NA, index=quantity.index, dtype="Int64")
+    known = quantity.notna() & (quantity > 0)
+    for _, group in quantity[known].groupby(unit[known].fillna("")):
+        if len(group) >= 4:
+            edges = np.quantile(group.to_numpy(), [0.25, 0.5, 0.75])
+            out[group.index] = np.searchsorted(edges, group.to_numpy(), side="right") + 1
+    return out
+
+
+def _facility_points(facilities: pd.DataFrame) -> gpd.GeoDataFrame:
+    table = facility_table(facilities)
+    points = gpd.points_from_xy(_numbers(table["lon"]), _numbers(table["lat"]), crs=settings.WGS84)
+    return gpd.GeoDataFrame(table, geometry=points, crs=settings.WGS84)
+
+
+def _write_gpkg(links: gpd.GeoDataFrame, facilities: pd.DataFrame | None, path: str, *,
+                breaks: tuple[float, ...]) -> None:
+    """Layers ``links`` and ``facilities`` and the ``layer_styles`` table QGIS loads their styles from."""
+    options = {"GEOMETRY_NAME": _GEOMETRY_COLUMN}
+    pyogrio.write_dataframe(links, path, driver="GPKG", layer="links", geometry_type="LineString",
+                            layer_options=options)
+    styles = [_style_row("links", _links_qml(list(links.columns.drop("geometry")), breaks),
+                         "Links coloured by score class, wider by quantity class, dashed where places are approximate")]
+    if facilities is not None:
+        points = _facility_points(facilities)
+        pyogrio.write_dataframe(points, path, driver="GPKG", layer="facilities", geometry_type="Point",
+                                layer_options=options)
+        styles.append(_style_row("facilities", _facilities_qml(list(points.columns.drop("geometry"))),
+                                 "Facilities filled by role, outlined by NACE section"))
+    # the table QGIS itself creates when it saves a style in a GeoPackage (an attributes table, FID "id")
+    pyogrio.write_dataframe(pd.DataFrame(styles), path, driver="GPKG", layer="layer_styles",
+                            layer_options={"FID": "id"})
+
+
+#: Name of the geometry column of the GeoPackage layers (GDAL's default, written out for the styles).
+_GEOMETRY_COLUMN = "geom"
+
+
+def _style_row(layer: str, qml: str, description: str) -> dict:
+    return {"f_table_catalog": "", "f_table_schema": "", "f_table_name": layer,
+            "f_geometry_column": _GEOMETRY_COLUMN, "styleName": layer, "styleQML": qml, "styleSLD": "",
+            "useAsDefault": True, "description": description, "owner": "", "ui": "",
+            "update_time": pd.Timestamp.now(tz="UTC")}
+
+
+# --- QGIS styles (QML) ------------------------------------------------------------------------
+
+def _links_qml(columns: list[str], breaks: tuple[float, ...]) -> str:
+    """Rule-based style of the links: one rule per score class, best drawn on top."""
+    renderer = ET.Element("renderer-v2", type="RuleRenderer", symbollevels="0", forceraster="0",
+                          enableorderby="1", referencescale="-1")
+    rules = ET.SubElement(renderer, "rules", key=_key("links"))
+    symbols = ET.Element("symbols")
+    width = 'coalesce(0.2 + 0.45 * "quantity_class", 0.5)'  # mm: classes 1-4 give 0.65-2 mm
+    dashed = None
+    if "supply_cell_km" in columns and "demand_cell_km" in columns:
+        dashed = ("CASE WHEN \"supply_cell_km\" IS NOT NULL OR \"demand_cell_km\" IS NOT NULL "
+                  "THEN 'dash' ELSE 'solid' END")
+    bounds = [*breaks, None]
+    for i in reversed(range(len(breaks))):
+        low, high = bounds[i], bounds[i + 1]
+        condition = f'"score" >= {low:g}' + (f' AND "score" < {high:g}' if high is not None else "")
+        label = f"Score {low:g} to {high:g}" if high is not None else f"Score {low:g} and over"
+        ET.SubElement(rules, "rule", key=_key(f"links{i}"), symbol=str(i), label=label, filter=condition)
+        symbols.append(_line_symbol(str(i), SCORE_COLOURS[min(i, len(SCORE_COLOURS) - 1)], width, dashed))
+    ET.SubElement(rules, "rule", key=_key("links-else"), symbol=str(len(breaks)), label="No score", filter="ELSE")
+    symbols.append(_line_symbol(str(len(breaks)), "#999999", width, dashed))
+    renderer.append(symbols)
+    order = ET.SubElement(renderer, "orderby")
+    ET.SubElement(order, "orderByClause", asc="1", nullsFirst="1").text = '"score"'
+    return _qml(renderer, columns, geometry_type=1)
+
+
+def _facilities_qml(columns: list[str]) -> str:
+    """Categorised style of the facilities: fill by role, outline by NACE section."""
+    renderer = ET.Element("renderer-v2", type="categorizedSymbol", attr="role", symbollevels="0",
+                          forceraster="0", enableorderby="0", referencescale="-1")
+    categories = ET.SubElement(renderer, "categories")
+    symbols = ET.Element("symbols")
+    outline = ("CASE " + " ".join(f"WHEN \"section\" = '{s}' THEN '{c}'" for s, c in _SECTION_COLOURS.items())
+               + f" ELSE '{_OTHER_SECTION_COLOUR}' END") if "section" in columns else None
+    for i, (role, colour) in enumerate(_ROLE_COLOURS.items()):
+        ET.SubElement(categories, "category", value=role, symbol=str(i), label=ROLE_NAMES[role], render="true")
+        symbols.append(_marker_symbol(str(i), colour, outline))
+    other = len(_ROLE_COLOURS)
+    ET.SubElement(categories, "category", value="", symbol=str(other), label="Other", render="true")
+    symbols.append(_marker_symbol(str(other), "#999999", outline))
+    renderer.append(symbols)
+    return _qml(renderer, columns, geometry_type=0)
+
+
+def _qml(renderer: ET.Element, columns: list[str], *, geometry_type: int) -> str:
+    """A QML document: the renderer, the labels as field aliases and the geometry type (0 point, 1 line)."""
+    root = ET.Element("qgis", version="3.28.0-Firenze", styleCategories="Symbology|Fields")
+    root.append(renderer)
+    aliases = ET.SubElement(root, "aliases")
+    names = {**_GIS_LABELS, **FACILITY_LABELS} if geometry_type == 0 else _GIS_LABELS
+    for i, column in enumerate(columns, start=1):  # field 0 is the GeoPackage's fid
+        if column in names:
+            ET.SubElement(aliases, "alias", field=column, index=str(i), name=names[column])
+    ET.SubElement(root, "layerGeometryType").text = str(geometry_type)
+    return "<!DOCTYPE qgis PUBLIC 'http://mrcc.com/qgis.dtd' 'SYSTEM'>\n" + ET.tostring(root, encoding="unicode")
+
+
+def _line_symbol(name: str, colour: str, width: str, dashed: str | None) -> ET.Element:
+    symbol = ET.Element("symbol", type="line", name=name, alpha="0.9", clip_to_extent="1", force_rhr="0")
+    _data_defined(symbol, {})
+    layer = ET.SubElement(symbol, "layer", {"class": "SimpleLine", "enabled": "1", "locked": "0", "pass": "0"})
+    _properties(layer, {
+        "line_color": _rgba(colour), "line_width": "0.5", "line_width_unit": "MM", "line_style": "solid",
+        "capstyle": "round", "joinstyle": "round", "offset": "0", "offset_unit": "MM", "use_custom_dash": "0",
+        "customdash": "5;2", "customdash_unit": "MM", "draw_inside_polygon": "0",
+    })
+    _data_defined(layer, {"outlineWidth": width, **({"outlineStyle": dashed} if dashed else {})})
+    return symbol
+
+
+def _marker_symbol(name: str, colour: str, outline: str | None) -> ET.Element:
+    symbol = ET.Element("symbol", type="marker", name=name, alpha="1", clip_to_extent="1", force_rhr="0")
+    _data_defined(symbol, {})
+    layer = ET.SubElement(symbol, "layer", {"class": "SimpleMarker", "enabled": "1", "locked": "0", "pass": "0"})
+    _properties(layer, {
+        "name": "circle", "color": _rgba(colour), "outline_color": _rgba(_OTHER_SECTION_COLOUR),
+        "outline_style": "solid", "outline_width": "0.6", "outline_width_unit": "MM", "size": "3.2",
+        "size_unit": "MM", "angle": "0", "offset": "0,0", "offset_unit": "MM", "scale_method": "diameter",
+        "joinstyle": "bevel", "horizontal_anchor_point": "1", "vertical_anchor_point": "1",
+    })
+    _data_defined(layer, {"outlineColor": outline} if outline else {})
+    return symbol
+
+
+def _properties(layer: ET.Element, values: dict[str, str]) -> None:
+    """A symbol layer's properties, as QGIS 3.26 and later read them (an Option map) and as earlier ones do."""
+    options = ET.SubElement(layer, "Option", type="Map")
+    for key, value in values.items():
+        ET.SubElement(options, "Option", type="QString", name=key, value=value)
+    for key, value in values.items():
+        ET.SubElement(layer, "prop", k=key, v=value)
+
+
+def _data_defined(parent: ET.Element, expressions: dict[str, str]) -> None:
+    """Data-defined properties (property key to QGIS expression) of a symbol or a symbol layer."""
+    holder = ET.SubElement(parent, "data_defined_properties")
+    collection = ET.SubElement(holder, "Option", type="Map")
+    ET.SubElement(collection, "Option", type="QString", name="name", value="")
+    properties = ET.SubElement(collection, "Option", name="properties")
+    if expressions:
+        properties.set("type", "Map")
+    for key, expression in expressions.items():
+        prop = ET.SubElement(properties, "Option", type="Map", name=key)
+        ET.SubElement(prop, "Option", type="bool", name="active", value="true")
+        ET.SubElement(prop, "Option", type="QString", name="expression", value=expression)
+        ET.SubElement(prop, "Option", type="int", name="type", value="3")  # 3: an expression
+    ET.SubElement(collection, "Option", type="QString", name="type", value="collection")
+
+
+def _rgba(colour: str) -> str:
+    """'#e69f00' as QGIS writes a colour: '230,159,0,255'."""
+    red, green, blue = (int(colour[i:i + 2], 16) for i in (1, 3, 5))
+    return f"{red},{green},{blue},255"
+
+
+def _key(name: str) -> str:
+    """A rule's key: a UUID in braces, the same for the same rule in every file."""
+    return "{" + str(uuid.uuid5(uuid.NAMESPACE_URL, f"symbiosis-style:{name}")) + "}"
 
 
 @contextmanager
@@ -156,38 +881,3 @@ def _atomic(path: Path):
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
-
-
-def _write_xlsx(frame: pd.DataFrame, path: str, method: dict[str, str], facilities: pd.DataFrame | None) -> None:
-    book = Workbook()
-    sheet = book.active
-    sheet.title = "links"
-    _fill(sheet, frame)
-    if facilities is not None:
-        _fill(book.create_sheet("facilities"), pd.DataFrame(facilities.drop(columns="geometry", errors="ignore")))
-    if method:
-        _fill(book.create_sheet("method"), pd.DataFrame({"item": list(method), "value": list(method.values())}))
-    book.save(path)
-
-
-def _fill(sheet, frame: pd.DataFrame) -> None:
-    sheet.append(list(frame.columns))
-    for cell in sheet[1]:
-        cell.font = Font(bold=True)
-    for values in frame.itertuples(index=False):
-        sheet.append([None if _blank(v) else (v.item() if hasattr(v, "item") else v) for v in values])
-    for row in sheet.iter_rows(min_row=2):
-        for cell in row:
-            if cell.data_type == "f":
-                cell.data_type = "s"
-    sheet.freeze_panes = "A2"
-    for i, column in enumerate(frame.columns, start=1):
-        width = max(len(str(column)), *(len(str(v)) for v in frame[column].head(200))) if len(frame) else len(column)
-        sheet.column_dimensions[get_column_letter(i)].width = min(max(width + 2, 8), 60)
-
-
-def _blank(value) -> bool:
-    try:
-        return bool(pd.isna(value))
-    except (TypeError, ValueError):
-        return False
