@@ -18,7 +18,7 @@ from geo import settings
 from geo.allocation import totals_text
 from geo.dataset import load_dataset
 from geo.errors import GeoError, InputError, NetworkError
-from geo.export import check_output_path, write_links
+from geo.export import CSV_STYLES, check_output_path, write_links
 from geo.network import BUILD_STAGES, RoadNetwork, network_area, network_source, road_network, save_network
 from geo.pipeline import MatchResult, match, method_notes
 from geo.schema import Dataset
@@ -81,6 +81,12 @@ def _parser() -> argparse.ArgumentParser:
     find.add_argument("--no-allocation", action="store_true",
                       help="skip the regional allocation (each supply and demand counted once); faster on very large runs")
     find.add_argument("--skip-invalid", action="store_true", help="leave out invalid rows (each is named) instead of stopping")
+    find.add_argument("--labels", action="store_true",
+                      help="CSV and Excel for reading: column labels, resource names and rounded numbers "
+                           "(by default codes and snake_case columns, for scripts)")
+    find.add_argument("--csv-style", choices=sorted(CSV_STYLES), default="plain",
+                      help="CSV separators: plain (comma, decimal point; the default) or nordic "
+                           "(semicolon, decimal comma, with a BOM, as Finnish and Swedish Excel open it)")
     find.add_argument("--out", type=Path, required=True, help="output file: .csv, .xlsx, .geojson or .gpkg")
     find.add_argument("--network", type=Path,
                       help="road network for road distances: .osm.pbf, .osm, .osm.bz2, .graphml, or a built .npz")
@@ -277,11 +283,14 @@ def _match(args: argparse.Namespace) -> int:
     result = match(data, taxonomy=taxonomy, infer=args.infer, max_km=args.max_km, top=args.top, network=network,
                    allocation=not args.no_allocation)
     _print_summary(result, args)
+    method = method_notes(facilities=Path(args.facilities).name, flows=Path(args.flows).name if args.flows else "",
+                          infer=args.infer, max_km=args.max_km, network=network)
+    involved = _involved_facilities(data, result)
     if out.suffix.lower() == ".html":
-        _write_html_map(data, result, out)
+        _write_html_map(involved, result, out, method)
     else:
-        write_links(result.links, out, method=method_notes(facilities=str(args.facilities), flows=str(args.flows or ""),
-                                                        infer=args.infer, max_km=args.max_km, network=network))
+        write_links(result.links, out, method=method, facilities=involved, labels=args.labels,
+                    csv_style=args.csv_style)
     print(f"wrote {len(result.links)} links to {out}")
     return EXIT_OK
 
@@ -330,15 +339,21 @@ def _print_summary(result: MatchResult, args: argparse.Namespace) -> None:
             print(f"unroutable: facility {r.facility_id}: {r.reason}", file=sys.stderr)
 
 
-def _write_html_map(data: Dataset, result: MatchResult, out: Path) -> None:
-    """The standalone offline map of the links; the map front end (layers/) draws it, so it is imported here only."""
+def _involved_facilities(data: Dataset, result: MatchResult) -> pd.DataFrame:
+    """The facilities the links join, with their role, for the map, the Excel sheet and the GeoPackage layer."""
     from geo.dataset import facility_roles
-    from layers.html import write_standalone_map  # the CLI is a front end too: it may wire layers, geo/ never does
 
     facilities = pd.DataFrame(data.facilities.drop(columns="geometry"))
     facilities["role"] = facility_roles(facilities, result.flows)
     involved = set(result.links["supply_facility_id"]) | set(result.links["demand_facility_id"])
+    return facilities[facilities["facility_id"].isin(involved)].reset_index(drop=True)
+
+
+def _write_html_map(facilities: pd.DataFrame, result: MatchResult, out: Path, method: dict[str, str]) -> None:
+    """The standalone offline map of the links; the map front end (layers/) draws it, so it is imported here only."""
+    from layers.html import write_standalone_map  # the CLI is a front end too: it may wire layers, geo/ never does
+
     try:
-        write_standalone_map(facilities[facilities["facility_id"].isin(involved)], result.links, out)
+        write_standalone_map(facilities, result.links, out, method=method)
     except FileNotFoundError as exc:
         raise InputError(f"{out}: {exc}") from exc

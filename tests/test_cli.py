@@ -85,6 +85,24 @@ def test_match_writes_a_standalone_html_map(example, tmp_path):
     assert "Sementti Ø&Å <b>" not in page
 
 
+def test_match_writes_labelled_nordic_csv_and_a_geopackage_with_its_facilities(example, tmp_path):
+    fac, flows = example
+    csv_out, gpkg_out, html_out = tmp_path / "links.csv", tmp_path / "links.gpkg", tmp_path / "links.html"
+    assert run("match", "--facilities", fac, "--flows", flows, "--labels", "--csv-style", "nordic",
+               "--out", csv_out).returncode == 0
+    raw = csv_out.read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")  # Excel finds UTF-8 by its BOM
+    table = pd.read_csv(csv_out, sep=";", decimal=",", encoding="utf-8-sig")
+    assert {"Supplier", "Receiver", "Distance (km)"} <= set(table.columns) and len(table) >= 2
+    assert table["Distance (km)"].dtype.kind == "f"  # decimal commas read back as numbers
+    assert run("match", "--facilities", fac, "--flows", flows, "--out", gpkg_out).returncode == 0
+    facilities = gpd.read_file(gpkg_out, layer="facilities")
+    assert set(facilities["facility_id"]) == {"P", "C", "G"}  # the facilities the links join
+    assert run("match", "--facilities", fac, "--flows", flows, "--out", html_out).returncode == 0
+    page = html_out.read_text(encoding="utf-8")
+    assert "facilities.csv" in page and str(tmp_path) not in page  # the method names the file, not its folder
+
+
 def test_nordic_letters_survive_windows_1252_input(write, tmp_path):
     fac = write("f.csv", FAC + "P;Åbo Kraft Ää;60,45;22,27;D35.11;FI\nG;Växthus Ørsted;60,46;22,28;01.13;FI\n",
                 encoding="cp1252")
