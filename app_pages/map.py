@@ -1,28 +1,43 @@
-"""The map page: filtered facilities and links on one folium map; click for details; present mode."""
+"""The map page: filtered facilities and links on one folium map; click for details; present mode.
+
+``?present=1`` turns the page into slides for a projector: a title, the best
+links one by one (each fitted, highlighted and its two companies labelled)
+and a closing summary, stepped with the buttons, the arrow keys or a
+clicker's PageUp/PageDown, or by clicking a link; ``&theme=dark`` for a dark
+room.
+"""
 
 from __future__ import annotations
 
 import math
 
 import folium
+import numpy as np
 import pandas as pd
 import streamlit as st
 from streamlit_folium import st_folium
 
 from app_pages import state
-from geo.matching import supply_reach
+from geo.allocation import allocation_totals, totals_text
+from geo.distance import great_circle_km
+from geo.errors import GeoError
+from geo.matching import supply_limits_km, supply_reach
 from geo.privacy import select_view
 from geo.routing import Route
 from geo.selection import Filters, select_flows
-from geo.taxonomy import load_taxonomy
-from layers.assets import land_url
-from layers.basemap import DRAWN_KEY, base_map, fit_view, report_drawn, view_in_url
+from geo.taxonomy import load_taxonomy, resource_group
+from layers.assets import offline_urls
+from layers.basemap import DRAWN_KEY, THEMES, base_map, report_drawn, view_in_url
 from layers.facilities import facility_features, facility_layer
 from layers.links import legend, link_features, link_layer
+from layers.present import fitted_layer, presentation_keys, presented_layer
 from layers.reach import reach_features, reach_layer, reach_legend
+from layers.roads import roads_url
 from layers.routes import route_layer
 
 PRESENTING = st.query_params.get("present") == "1"
+#: The presentation's colours: ``?theme=dark`` for a dark room, bright otherwise.
+THEME = "dark" if st.query_params.get("theme") == "dark" else "bright"
 TOP_STEPS = 20
 #: The score's parts shown in a link's panel (0 to 1 each; geo.settings.ScoringWeights weighs them).
 SCORE_PARTS = {"part_co2": "CO2", "part_value": "value", "part_distance": "distance",
@@ -30,25 +45,37 @@ SCORE_PARTS = {"part_co2": "CO2", "part_value": "value", "part_distance": "dista
 #: Most links drawn at once: the browser stays responsive with this many (docs/BENCHMARKS.md); the
 #: best-ranked are drawn and the caption says how many more the filters keep.
 MAX_LINKS_DRAWN = 10_000
+#: Widget keys of the presentation's buttons (the keyboard presses them: layers.present.presentation_keys).
+NEXT, PREVIOUS = "next", "prev"
+#: Height of the map on a projector before the page sizes it to the window (px), and the room above it
+#: for the buttons and the slide's heading.
+PRESENT_MAP_PX = 560
+PRESENT_TOP_PX = 108
 
 
-def _base(breaks: tuple[float, ...], *, approximate: bool) -> folium.Map:
-    """The base map. st_folium keys the browser's map on this map's script, which stays the same from
-    run to run, so filtering only swaps the layers passed in ``feature_group_to_add`` and the view stays.
+def _base(breaks: tuple[float, ...], *, approximate: bool) -> tuple[folium.Map, str]:
+    """The base map, and what it is made of (the same map from run to run has the same). st_folium keys the
+    browser's map on this map's script, which stays the same from run to run, so filtering only swaps the
+    layers passed in ``feature_group_to_add`` and the view stays.
 
     A fresh object each run: st_folium adds the layer control to the map it is given, so a map kept
     across runs would carry stale layer references into the next script.
     """
-    fmap = base_map(land_url=land_url())
-    fmap.add_child(legend(breaks, approximate=approximate))
+    roads = roads_url(state.network(), state.network_key()) if state.network_file() is not None else None
+    offline = offline_urls()
+    fmap = base_map(**offline, roads_url=roads, theme=THEME, presenting=PRESENTING)
+    fmap.add_child(legend(breaks, approximate=approximate, compact=PRESENTING))
     fmap.add_child(view_in_url())
     fmap.add_child(report_drawn())
-    return fmap
+    if PRESENTING:
+        fmap.add_child(presentation_keys(next_key=NEXT, previous_key=PREVIOUS))
+    return fmap, repr((breaks, approximate, roads, sorted(offline.items()), THEME, PRESENTING))
 
 
-def _view(facilities: pd.DataFrame) -> tuple[list[float] | None, int | None]:
-    """The view in the URL; else the facilities first shown, fitted once per session and then kept,
-    so that a later filter change does not move the map. The zoom is read only with a usable centre
+# --- the view -----------------------------------------------------------------------
+
+def _url_view() -> tuple[list[float], int] | None:
+    """The view in the URL (centre and zoom), or None. The zoom is read only with a usable centre
     (without one it is not used, and its note would say otherwise)."""
     if "lat" in st.query_params and "lon" in st.query_params:
         fitted = "the map is fitted to the facilities"
@@ -56,43 +83,176 @@ def _view(facilities: pd.DataFrame) -> tuple[list[float] | None, int | None]:
         lon = state.url_number("lon", float("nan"), low=-180.0, high=180.0, instead=fitted)
         if math.isfinite(lat) and math.isfinite(lon):
             return [lat, lon], int(state.url_number("zoom", 9.0, low=1.0, high=18.0))
-    if "_fitted_view" not in st.session_state:
-        st.session_state["_fitted_view"] = fit_view(facilities["lon"], facilities["lat"])
-    return st.session_state["_fitted_view"] or (None, None)
+    return None
 
 
-def _set_view(lat: float, lon: float, zoom: int) -> None:
-    st.query_params.update({"lat": f"{lat:.4f}", "lon": f"{lon:.4f}", "zoom": str(zoom)})
+def _selection_fit(filters: Filters, facilities: pd.DataFrame, links: pd.DataFrame, view: tuple[list[float], int] | None,
+                   base: str) -> tuple[folium.FeatureGroup | None, list[float] | None, int | None]:
+    """Zoom to what the filters select: a layer that fits the map to the facilities and links shown when the
+    filters change (or on a session's first map, unless the URL holds a ``view``), and the centre and zoom to
+    pass to the map.
+
+    The URL's view is passed when the map is made (``base`` names it: a new one is drawn afresh); after that
+    the same centre again, which the map ignores, since the URL only follows the map, and a run that
+    started before the user's last move would move the map back. None while the map fits itself.
+    """
+    selection = (filters.countries, filters.clusters, filters.groups, filters.bases, filters.min_score,
+                 filters.max_km, filters.search.strip())
+    key = f"{state.data_key()}|{selection}"
+    previous = st.session_state.get("_fit_key")
+    st.session_state["_fit_key"] = key
+    if st.session_state.get("_map_made") != base:
+        st.session_state["_map_made"] = base
+        st.session_state["_map_view"] = view
+    lon = np.concatenate([facilities["lon"].to_numpy(float), links["supply_lon"].to_numpy(float),
+                          links["demand_lon"].to_numpy(float)])
+    lat = np.concatenate([facilities["lat"].to_numpy(float), links["supply_lat"].to_numpy(float),
+                          links["demand_lat"].to_numpy(float)])
+    ok = np.isfinite(lon) & np.isfinite(lat)
+    layer = fitted_layer(lon[ok], lat[ok], key=key, on_load=view is None)
+    made = st.session_state["_map_view"]
+    if made is None or (previous is not None and previous != key and layer is not None):
+        return layer, None, None  # the map fits itself; a centre passed now would move it back
+    return layer, made[0], made[1]
 
 
-def _zoom_for(km: float) -> int:
-    """A zoom level that shows a link of this length whole."""
-    for zoom, span in ((13, 3), (12, 6), (11, 12), (10, 25), (9, 50), (8, 100), (7, 200)):
-        if km <= span:
-            return zoom
-    return 6
+# --- the presentation ---------------------------------------------------------------
+
+def _go_to(step: int) -> None:
+    st.session_state["_present_step"] = step
+    st.session_state.pop("_present_rank", None)
 
 
-def _present(links: pd.DataFrame) -> pd.Series | None:
-    """Next/previous through the top links; each zooms the map and shows its explanation. Returns the link shown."""
-    top = links.head(TOP_STEPS)
-    if top.empty:
-        st.info("No links to present with these filters.")
-        return None
-    step = int(state.url_number("step", 1.0, low=1.0, high=float(len(top))))
-    left, middle, right = st.columns([1, 6, 1])
-    if left.button("Previous", disabled=step <= 1, width="stretch", key="prev"):
-        step -= 1
-    if right.button("Next", disabled=step >= len(top), width="stretch", key="next"):
-        step += 1
-    link = top.iloc[step - 1]
+def _present_step(count: int) -> int:
+    """The slide shown: 0 the title, 1..count the links, count + 1 the summary (kept in the URL as ``step``)."""
+    if "_present_step" not in st.session_state:
+        st.session_state["_present_step"] = int(state.url_number("step", 1.0, low=0.0, high=float(count + 1)))
+    step = min(max(int(st.session_state["_present_step"]), 0), count + 1)
+    st.session_state["_present_step"] = step
     st.query_params["step"] = str(step)
-    _set_view((link.supply_lat + link.demand_lat) / 2, (link.supply_lon + link.demand_lon) / 2,
-              _zoom_for(link.distance_km))
-    middle.markdown(f"### Link {step} of {len(top)}")
-    middle.text(link.why)
-    return link
+    return step
 
+
+def _present_click(links: pd.DataFrame, top: pd.DataFrame) -> None:
+    """A click on a link presents it: its step when it is among the top links, else it is shown on its own."""
+    value = st.session_state.get("map") or {}
+    rank = ((value.get("last_active_drawing") or {}).get("properties") or {}).get("rank")
+    where = value.get("last_object_clicked")
+    signature = (rank, str(where))
+    if rank is None or signature == st.session_state.get("_present_seen"):
+        return
+    st.session_state["_present_seen"] = signature
+    position = np.flatnonzero(top["rank"].to_numpy() == rank)
+    if len(position):
+        _go_to(int(position[0]) + 1)
+    elif (links["rank"] == rank).any():
+        st.session_state["_present_rank"] = int(rank)
+
+
+def _present_style() -> None:
+    """The page as slides: no sidebar or toolbar, large text, the map as tall as the window allows."""
+    colours = THEMES[THEME]
+    dark = (f"[data-testid='stApp'],[data-testid='stMain']{{background:{colours['sea']};color:{colours['box_text']}}}"
+            f"[data-testid='stApp'] p,[data-testid='stApp'] h1,[data-testid='stApp'] h2,[data-testid='stApp'] h3,"
+            f"[data-testid='stApp'] li,[data-testid='stApp'] td,[data-testid='stApp'] th{{color:{colours['box_text']}}}"
+            f"[data-testid='stApp'] button{{background:#30343a;color:{colours['box_text']};border-color:#555}}"
+            f"[data-testid='stText'],[data-testid='stText'] *,[data-testid='stCaptionContainer']"
+            f"{{color:{colours['box_text']} !important}}"
+            if THEME == "dark" else "")
+    st.markdown(
+        "<style>[data-testid='stSidebar'],[data-testid='stSidebarCollapsedControl'],header[data-testid='stHeader']"
+        "{display:none}html{font-size:20px}[data-testid='stMainBlockContainer'],.block-container"
+        "{padding:10px 24px 0 24px;max-width:100%}"
+        "[data-testid='stMarkdownContainer'] h2{font-size:1.6rem;padding:0;margin:0;line-height:1.2}"
+        "[data-testid='stMarkdownContainer'] thead{display:none}"
+        f"iframe[title='streamlit_folium.st_folium']{{height:calc(100vh - {PRESENT_TOP_PX}px) !important}}"
+        f"{dark}</style>", unsafe_allow_html=True)  # fixed markup
+
+
+def _presentation(links: pd.DataFrame) -> tuple[pd.Series | None, str]:
+    """The slide's top bar and text; returns the link presented (None on the title and summary slides) and
+    the slide's name (the key of its map view)."""
+    top = links.head(TOP_STEPS)
+    _present_click(links, top)
+    step = _present_step(len(top))
+    extra = st.session_state.get("_present_rank")
+    link = None
+    if extra is not None and (links["rank"] == extra).any():
+        link = links[links["rank"] == extra].iloc[0]
+        heading = f"Link #{extra} (beyond the top {len(top)})"
+    elif 1 <= step <= len(top):
+        link = top.iloc[step - 1]
+        heading = f"Link {step} of {len(top)}"
+    else:
+        heading = "Industrial symbiosis opportunities" if step == 0 else "Summary"
+    left, middle, theme, right = st.columns([1.1, 6, 1.1, 1.1], vertical_alignment="center")
+    left.button("Previous", key=PREVIOUS, on_click=_go_to, args=(step - 1,), disabled=step <= 0 and extra is None,
+                width="stretch")
+    middle.markdown(f"## {state.plain(heading)}")
+    theme.button("Bright" if THEME == "dark" else "Dark", key="present_theme", width="stretch",
+                 help="Colours for a bright or a dark room", on_click=_switch_theme)
+    right.button("Next", key=NEXT, on_click=_go_to, args=(step + 1,), disabled=step > len(top) and extra is None,
+                 width="stretch")
+    return link, (f"link-{int(link['rank'])}" if link is not None else f"slide-{step}")
+
+
+def _switch_theme() -> None:
+    st.query_params["theme"] = "bright" if THEME == "dark" else "dark"
+
+
+def _slide_text(loaded: state.Loaded, facilities: pd.DataFrame, links: pd.DataFrame, link: pd.Series | None,
+                filters: Filters) -> None:
+    """The text beside the map: the link's story and numbers, or the title, or the summary."""
+    top = links.head(TOP_STEPS)
+    step = st.session_state["_present_step"]
+    if link is not None:
+        st.markdown(f"**{state.plain(link['supply_name'])}** &rarr; **{state.plain(link['demand_name'])}**")
+        st.text(link["why"])
+        st.markdown(_table(_numbers(link)))
+    elif step == 0:
+        countries = sorted(set(top["supply_country"]) | set(top["demand_country"])) if len(top) else []
+        st.markdown(f"The best **{len(top)}** of **{len(links)}** candidate links among "
+                    f"**{len(facilities)}** facilities" + (f" in {', '.join(countries)}" if countries else "") + ".")
+        st.caption(state.plain(f"Data: {loaded.source}. Filters: {_filters_text(filters)}."))
+        st.caption("Next: the right arrow, PageDown or the Next button. Click a link to present it.")
+    else:
+        st.markdown(f"**{len(top)} links presented** (of {len(links)} the filters keep).")
+        st.markdown(state.plain(_totals(top)))
+        groups = resource_group(top["resource"]).value_counts() if len(top) else pd.Series(dtype=int)
+        st.markdown(_table({group: f"{count} link{'s' if count != 1 else ''}" for group, count in groups.items()}))
+
+
+def _table(rows: dict[str, str]) -> str:
+    """A two-column markdown table of plain texts (escaped), which takes the slide's colours."""
+    return "| | |\n|---|---|\n" + "\n".join(f"| {state.plain(k)} | {state.plain(v)} |" for k, v in rows.items())
+
+
+def _totals(links: pd.DataFrame) -> str:
+    """The presented links' yearly totals, each supply and demand counted once (figures a view hides left out)."""
+    if links.empty:
+        return "No links to total."
+    try:
+        text = totals_text(allocation_totals(links).iloc[0])
+    except (GeoError, KeyError):
+        return "The totals cannot be given for these links."
+    hidden = int(links["allocated_quantity"].isna().sum()) if "allocated_quantity" in links else 0
+    return f"Together: {text}." + (f" {hidden} links without figures in this view are not counted." if hidden else "")
+
+
+def _filters_text(filters: Filters) -> str:
+    parts = [f"{name} {', '.join(chosen)}" for name, chosen in
+             (("countries", filters.countries), ("clusters", filters.clusters),
+              ("resource groups", filters.groups), ("bases", filters.bases)) if chosen]
+    if filters.min_score:
+        parts.append(f"score at least {filters.min_score:g}")
+    if filters.max_km:
+        parts.append(f"at most {filters.max_km:g} km")
+    if filters.search.strip():
+        parts.append(f"facilities matching '{filters.search.strip()}'")
+    return "; ".join(parts) or "none"
+
+
+# --- the layers ---------------------------------------------------------------------
 
 @st.cache_data(max_entries=16, show_spinner=False)
 def _features(key: str, _facilities: pd.DataFrame, _links: pd.DataFrame,
@@ -108,6 +268,16 @@ def _reach(key: str, _facilities: pd.DataFrame, _flows: pd.DataFrame, _filters: 
     cached like :func:`_features`."""
     reach = supply_reach(_facilities, select_flows(_flows, _filters), load_taxonomy())
     return reach_features(reach, max_km=_filters.max_km)
+
+
+def _presented(link: pd.Series, link_data: dict, breaks: tuple[float, ...], slide: str) -> folium.FeatureGroup:
+    """The presented link highlighted, drawn along the same line as on the map (an arc where it has company)."""
+    rank = int(link["rank"])
+    feature = next((f for f in link_data["features"] if f["properties"]["rank"] == rank), None)
+    if feature is None:  # beyond the links drawn
+        feature = link_features(link.to_frame().T.infer_objects(), breaks=breaks)["features"][0]
+    return presented_layer(feature, supplier=link["supply_name"], receiver=link["demand_name"],
+                           key=f"{state.data_key()}|{slide}", theme=THEME)
 
 
 def _map_drawn() -> bool:
@@ -134,6 +304,8 @@ def _sidebar(loaded: state.Loaded, reach_data: dict | None) -> None:
         st.sidebar.button("Show the filters now", key="show_filters",
                           on_click=lambda: st.session_state.update(_map_drawn=True))
 
+
+# --- the panel ----------------------------------------------------------------------
 
 def _clicked() -> dict | None:
     """The feature last clicked on the map (st_folium's value, kept in session state under the map's key).
@@ -170,8 +342,23 @@ def _distance_text(link: pd.Series) -> str:
     return f"{link['distance_km']:.1f} km ({link['distance_source']})"
 
 
+def _numbers(link: pd.Series) -> dict[str, str]:
+    """A link's figures as the panel lists them (plain text)."""
+    co2, value = link.get("co2_saved_t_per_yr"), link.get("value_eur_per_yr")
+    numbers = {"Score": f"{link['score']:.0f} of 100", "Resource": link["resource"],
+               "Quantity": link.get("quantity_range") or f"{link['quantity']:,.0f} {link['unit']}",
+               "Distance": _distance_text(link),
+               "CO2 saved": f"{co2:,.0f} t/yr" if pd.notna(co2) else "-",
+               "Net value": f"{value:,.0f} EUR/yr" if pd.notna(value) else "-",
+               "Status": str(link.get("status") or "-")}
+    if _approximate(link):
+        numbers["Places"] = (f"approximate: grid cells of {link['supply_cell_km']:.0f} km (supplier) and "
+                             f"{link['demand_cell_km']:.0f} km (receiver)")
+    return numbers
+
+
 def _panel(clicked: dict | None, loaded: state.Loaded, facilities: pd.DataFrame, links: pd.DataFrame,
-           view: str, road: Route | None) -> None:
+           filters: Filters, road: Route | None) -> None:
     """Details of the clicked facility or link, as plain text and tables (never as HTML)."""
     if not clicked or "properties" not in clicked:
         st.caption("Click a facility or a link on the map for its details.")
@@ -184,15 +371,7 @@ def _panel(clicked: dict | None, loaded: state.Loaded, facilities: pd.DataFrame,
         link = chosen.iloc[0]
         st.subheader(f"Link #{int(link['rank'])}")
         st.text(link["why"])
-        numbers = {"Score": f"{link['score']:.0f}", "Resource": link["resource"],
-                   "Quantity": link.get("quantity_range") or f"{link['quantity']:,.0f} {link['unit']}",
-                   "Distance": _distance_text(link),
-                   "CO2 saved": f"{link['co2_saved_t_per_yr']:,.0f} t/yr" if pd.notna(link["co2_saved_t_per_yr"]) else "-",
-                   "Net value": f"{link['value_eur_per_yr']:,.0f} EUR/yr" if pd.notna(link["value_eur_per_yr"]) else "-",
-                   "Status": str(link.get("status") or "-")}
-        if _approximate(link):
-            numbers["Places"] = (f"approximate: grid cells of {link['supply_cell_km']:.0f} km (supplier) and "
-                                 f"{link['demand_cell_km']:.0f} km (receiver)")
+        numbers = _numbers(link)
         numbers |= {f"Score part: {label}": f"{float(link[column]):.2f}" for column, label in SCORE_PARTS.items()
                     if pd.notna(link.get(column))}
         st.dataframe(pd.DataFrame({"": list(numbers), "value": list(numbers.values())}), hide_index=True)
@@ -202,6 +381,7 @@ def _panel(clicked: dict | None, loaded: state.Loaded, facilities: pd.DataFrame,
     if chosen.empty:
         return
     fac = chosen.iloc[0]
+    view = filters.view
     st.subheader(state.plain(fac["name"]))
     st.text(f"{fac['nace']} | {fac['cluster']} | {fac['country']}")
     if view == "screen":  # ids are pseudonyms here, and flows would give names and quantities away
@@ -213,9 +393,71 @@ def _panel(clicked: dict | None, loaded: state.Loaded, facilities: pd.DataFrame,
         st.dataframe(own[["direction", "resource", "quantity", "unit", "basis", "description"]], hide_index=True)
     partners = links[(links["supply_facility_id"] == fac["facility_id"]) | (links["demand_facility_id"] == fac["facility_id"])]
     st.markdown("**Ranked partners**")
-    st.dataframe(partners[["rank", "score", "supply_name", "demand_name", "resource", "distance_km"]], hide_index=True)
+    if partners.empty:
+        if view != "screen":  # the screen's ids are pseudonyms: its flows cannot be looked up, nor told
+            st.info(_why_no_partners(fac["facility_id"], loaded, filters), icon=":material/help:")
+    else:
+        st.dataframe(partners[["rank", "score", "supply_name", "demand_name", "resource", "distance_km"]],
+                     hide_index=True)
     if not PRESENTING and view != "screen":
         st.page_link("app_pages/data.py", label="Edit this facility", query_params={"edit": fac["facility_id"]})
+
+
+def _why_no_partners(facility_id: str, loaded: state.Loaded, filters: Filters) -> str:
+    """Why a facility has no link on the map, in words: no flows, links the filters hide, or, for each of its
+    flows, that no facility has the counterpart or that the nearest is beyond the distance the resource may
+    travel. In a public view only public flows are looked at, and no other facility is named."""
+    public = filters.view != "full"
+    flows = loaded.flows
+    if public:
+        flows = flows[~flows["confidential"].astype(bool)]
+    own = flows[flows["facility_id"] == facility_id]
+    if own.empty:
+        return ("No partners: it has no supply or demand recorded (nor any typical of its sector), so there is "
+                "nothing to match. Its flows can be added on the Data page.")
+    every = loaded.links[(loaded.links["supply_facility_id"] == facility_id)
+                         | (loaded.links["demand_facility_id"] == facility_id)]
+    if public:
+        every = every[~every["confidential"].astype(bool)]
+    if len(every):
+        return (f"No partners shown: its {len(every)} candidate link{'s' if len(every) != 1 else ''} "
+                f"{'are' if len(every) != 1 else 'is'} hidden by the filters ({_filters_text(filters)}).")
+    reasons = [_flow_reason(flow, flows, loaded.facilities) for flow in own.head(6).itertuples(index=False)]
+    return "No partners. " + " ".join(reasons)
+
+
+def _flow_reason(flow, flows: pd.DataFrame, facilities: pd.DataFrame) -> str:
+    """Why one flow found no partner: nobody has its counterpart, or the nearest is out of reach."""
+    taxonomy = load_taxonomy()
+    pairs = taxonomy.compatibility
+    if flow.direction == "supply":
+        wanted = set(pairs.loc[pairs["supply_resource"] == flow.resource, "demand_resource"])
+        other = flows[(flows["direction"] == "demand") & flows["resource"].isin(wanted)]
+        need, verb = "needs", "supplies"
+    else:
+        wanted = set(pairs.loc[pairs["demand_resource"] == flow.resource, "supply_resource"])
+        other = flows[(flows["direction"] == "supply") & flows["resource"].isin(wanted)]
+        need, verb = "supplies", "needs"
+    other = other[other["facility_id"] != flow.facility_id]
+    label = f"It {verb} {flow.resource}"
+    if other.empty:
+        return f"{label}, and no other facility in the data {need} it."
+    places = facilities.drop_duplicates("facility_id").set_index("facility_id")[["lon", "lat"]]
+    here = places.loc[flow.facility_id]
+    there = places.reindex(other["facility_id"])
+    km = great_circle_km(np.full(len(there), here["lon"]), np.full(len(there), here["lat"]),
+                         there["lon"].to_numpy(float), there["lat"].to_numpy(float))
+    supplies = pd.DataFrame([flow._asdict()]) if flow.direction == "supply" else other
+    limits = supply_limits_km(supplies, taxonomy).to_numpy(float)
+    limit = np.full(len(other), limits[0]) if flow.direction == "supply" else limits
+    nearest = int(np.nanargmin(km)) if np.isfinite(km).any() else None
+    if nearest is None:
+        return f"{label}; the facilities that {need.rstrip('s')} it have no usable place."
+    if km[nearest] > limit[nearest]:
+        return (f"{label}; the nearest facility that {need} it is {km[nearest]:,.0f} km away in a straight line, "
+                f"beyond the {limit[nearest]:,.0f} km it may travel.")
+    return (f"{label}; a facility that {need} it lies within reach ({km[nearest]:,.0f} km), but the match left "
+            "the pair out (for instance two plants of one site or operator, or a pair that would save nothing).")
 
 
 def _route_text(road: Route | None) -> None:
@@ -230,14 +472,16 @@ def _route_text(road: Route | None) -> None:
                     f"about {road.travel_time_min:.0f} min by truck.")
 
 
+# --- the page -----------------------------------------------------------------------
+
 loaded = state.data()
 filters = state.filters(loaded)  # the sidebar is drawn last: the map goes to the browser first
 facilities, links = select_view(loaded.facilities, loaded.flows, loaded.links, filters)
 
+slide = ""
 if PRESENTING:
-    st.markdown("<style>[data-testid='stSidebar'],[data-testid='stSidebarCollapsedControl']{display:none}"
-                "html{font-size:20px}</style>", unsafe_allow_html=True)
-    shown = _present(links)
+    _present_style()
+    shown, slide = _presentation(links)
 else:
     st.title("Industrial symbiosis opportunities")
     roads = f" Road distances from {loaded.network}." if loaded.network else " Distances are straight-line estimates."
@@ -247,26 +491,41 @@ else:
                f"{drawn}")
     shown = _clicked_link(links, _clicked())
 
-center, zoom = _view(facilities)
+url_view = _url_view()  # read before the notes on the URL's values are shown
 state.show_url_notes()
 state.show_left_out(loaded, filters.view)
-fmap = _base(loaded.score_breaks, approximate=filters.view != "full")
+fmap, base = _base(loaded.score_breaks, approximate=filters.view != "full")
 road = _route(shown)
 key = f"{state.data_key()}|{filters}"
 facility_data, link_data = _features(key, facilities, links, loaded.score_breaks)
 reach_data = _reach(key, facilities, loaded.flows, filters) if state.switch_in_url("f_reach", "reach") else None
-layers = [link_layer(link_data), facility_layer(facility_data)]
+presenting_link = PRESENTING and shown is not None
+layers = [link_layer(link_data, opacity=0.3 if presenting_link else 0.85), facility_layer(facility_data)]
 if road is not None and road.geometry is not None:
     layers.insert(1, route_layer(road.geometry, label=f"Road route: {road.distance_km:.1f} km"))
 if reach_data is not None:
     layers.insert(0, reach_layer(reach_data))
-map_col, panel_col = (st.container(), None) if PRESENTING else st.columns([3, 1])
+if presenting_link:
+    layers.append(_presented(shown, link_data, loaded.score_breaks, slide))
+    center, zoom = None, None
+elif PRESENTING:  # the title and the summary: the links presented, all in view
+    top = links.head(TOP_STEPS)
+    fitted = fitted_layer(np.r_[top["supply_lon"], top["demand_lon"]], np.r_[top["supply_lat"], top["demand_lat"]],
+                          key=f"{state.data_key()}|{slide}")
+    layers += [fitted] if fitted is not None else []
+    center, zoom = None, None
+else:
+    fitted, center, zoom = _selection_fit(filters, facilities, links, url_view, base)
+    layers += [fitted] if fitted is not None else []
+map_col, panel_col = st.columns([2.7, 1]) if PRESENTING else st.columns([3, 1])
 with map_col:
     st_folium(fmap, key="map", feature_group_to_add=layers, layer_control=folium.LayerControl(collapsed=False),
-              returned_objects=["last_active_drawing"], center=center, zoom=zoom,
-              height=820 if PRESENTING else 640, use_container_width=True)
-if panel_col is not None:
-    with panel_col:
-        _panel(_clicked(), loaded, facilities, links, filters.view, road)
+              returned_objects=["last_active_drawing", "last_object_clicked"] if PRESENTING else ["last_active_drawing"],
+              center=center, zoom=zoom, height=PRESENT_MAP_PX if PRESENTING else 640, use_container_width=True)
+with panel_col:
+    if PRESENTING:
+        _slide_text(loaded, facilities, links, shown, filters)
+    else:
+        _panel(_clicked(), loaded, facilities, links, filters, road)
 if not PRESENTING:
     _sidebar(loaded, reach_data)

@@ -222,10 +222,33 @@ def data() -> Loaded:
 # --- filters in the URL ---------------------------------------------------------
 
 _LISTS = ("country", "cluster", "group", "basis")
+#: Session keys of the filters' widgets.
+_FILTER_KEYS = (*(f"f_{name}" for name in _LISTS), "f_min_score", "f_max_km", "f_search", "f_view")
+#: Session keys, owned by no widget, of the filters last in force and of the sign that a user changed one.
+_KEPT, _CHANGED = "_kept_filters", "_filters_changed"
 
 
 def _url_list(name: str) -> list[str]:
     return [v for v in st.query_params.get_all(name) if v]
+
+
+def _restore_kept() -> None:
+    """The filters last in force, unless a user has just changed one.
+
+    Streamlit forgets a widget's state on a page that does not draw it (the
+    Data page) and may bring a filter back empty on the next page; the
+    address a page change leaves may be an old one. Within a session, the
+    copy kept under a key no widget owns is the truth; the widgets' own
+    values count only after a change made in them (their ``on_change``).
+    """
+    kept = st.session_state.get(_KEPT)
+    if kept is not None and not st.session_state.pop(_CHANGED, False):
+        for key in _FILTER_KEYS:
+            st.session_state[key] = kept[key]
+
+
+def _changed() -> None:
+    st.session_state[_CHANGED] = True
 
 
 def _init_from_url() -> None:
@@ -355,6 +378,7 @@ def filters(loaded: Loaded) -> Filters:
     browser before the sidebar (:func:`filter_widgets` draws it, with the same values).
     """
     _init_from_url()
+    _restore_kept()
     for name, choices in loaded.options.items():
         key = f"f_{name}"
         st.session_state[key] = [v for v in st.session_state.get(key, []) if v in choices]
@@ -365,6 +389,7 @@ def filters(loaded: Loaded) -> Filters:
         max_km=float(st.session_state["f_max_km"]) or None,
         search=st.session_state["f_search"], view=st.session_state["f_view"],
     )
+    st.session_state[_KEPT] = {key: st.session_state[key] for key in _FILTER_KEYS}
     _write_url(chosen)
     return chosen
 
@@ -375,11 +400,12 @@ def filter_widgets(loaded: Loaded) -> Filters:
     bar = st.sidebar
     bar.header("Filters")
     for name, choices in loaded.options.items():
-        bar.multiselect(_LABELS[name], choices, key=f"f_{name}", placeholder="All")
-    bar.slider("Minimum score", 0.0, 100.0, step=5.0, key="f_min_score")
-    bar.number_input("Maximum distance, km (0 = no limit)", min_value=0.0, step=5.0, key="f_max_km")
-    bar.text_input("Find a facility", key="f_search", placeholder="name or id")
-    bar.radio("View", list(VIEWS), format_func=VIEWS.get, key="f_view")
+        bar.multiselect(_LABELS[name], choices, key=f"f_{name}", placeholder="All", on_change=_changed)
+    bar.slider("Minimum score", 0.0, 100.0, step=5.0, key="f_min_score", on_change=_changed)
+    bar.number_input("Maximum distance, km (0 = no limit)", min_value=0.0, step=5.0, key="f_max_km",
+                     on_change=_changed)
+    bar.text_input("Find a facility", key="f_search", placeholder="name or id", on_change=_changed)
+    bar.radio("View", list(VIEWS), format_func=VIEWS.get, key="f_view", on_change=_changed)
     return chosen
 
 

