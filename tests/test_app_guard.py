@@ -201,7 +201,8 @@ def test_a_latitude_that_is_not_a_number_is_noted_and_the_map_is_fitted_instead(
     assert [w.value for w in at.warning] == [
         "lat='NaN' in the address is not a number; the map is fitted to the facilities."]
     center, zoom = map_view(at)
-    assert all(math.isfinite(c) for c in center) and center != [25.0, 25.0]
+    # no view from the address: the page hands no centre (the browser fits the map to the facilities), never NaN
+    assert center is None or (all(math.isfinite(c) for c in center) and center != [25.0, 25.0])
     assert "lat" not in at.query_params  # a copied URL no longer carries it, and the note is shown once
     at.run()
     assert not at.warning
@@ -225,7 +226,7 @@ def test_a_presentation_step_that_is_not_a_number_starts_at_the_first_link(works
     _two_linked_sites(workspace)
     at = app(present="1", step="abc")
     assert [w.value for w in at.warning] == ["step='abc' in the address is not a number; 1 is used."]
-    assert any(m.value.startswith("### Link 1 of") for m in at.markdown)
+    assert any("Link 1 of" in m.value for m in at.markdown)
     assert at.query_params["step"] in ("1", ["1"])
 
 
