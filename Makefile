@@ -76,6 +76,7 @@ bench: $(VENV)/.bench $(VENDOR)/.stamp browser
 	$(BIN)/python -m bench.app
 	$(BIN)/python -m bench.exchanges
 	$(BIN)/python -m bench.workspace
+	$(BIN)/python -m bench.large
 
 clean:
 	rm -rf $(VENV) $(VENDOR) out .pytest_cache .hypothesis

@@ -26,19 +26,33 @@ TOWNS = np.array([
 ])
 
 
-def synthetic_dataset(n_facilities: int, flows_per_facility: int, taxonomy: Taxonomy, *, seed: int = 0):
-    """Facilities and flows frames in the engine's input format (text-free of errors)."""
-    rng = np.random.default_rng(seed)
+def synthetic_facilities(n_facilities: int, taxonomy: Taxonomy, *, rng: np.random.Generator | None = None,
+                         seed: int = 0) -> pd.DataFrame:
+    """Facilities only, in the engine's input format: for ``match --infer``, whose sector profiles give the flows.
+
+    Every NACE code with a sector profile is equally likely. Ids are ``S``
+    and a zero-padded number (six digits, more past a million).
+    """
+    rng = rng if rng is not None else np.random.default_rng(seed)
     town = rng.integers(0, len(TOWNS), n_facilities)
     lon = TOWNS[town, 0] + rng.normal(0, 0.6, n_facilities)
     lat = TOWNS[town, 1] + rng.normal(0, 0.3, n_facilities)
     codes = np.array(sorted(set(taxonomy.profiles["nace"])))
     nace = codes[rng.integers(0, len(codes), n_facilities)]
-    ids = np.array([f"S{i:06d}" for i in range(n_facilities)])
-    facilities = pd.DataFrame({
-        "facility_id": ids, "name": [f"Synthetic site {i}" for i in range(n_facilities)],
+    numbers = np.arange(n_facilities).astype(str)
+    return pd.DataFrame({
+        "facility_id": np.char.add("S", np.char.zfill(numbers, 6)).astype(object),
+        "name": np.char.add("Synthetic site ", numbers).astype(object),
         "lat": lat.round(5), "lon": lon.round(5), "nace": nace, "country": "", "cluster": "",
     })
+
+
+def synthetic_dataset(n_facilities: int, flows_per_facility: int, taxonomy: Taxonomy, *, seed: int = 0):
+    """Facilities and flows frames in the engine's input format (text-free of errors)."""
+    rng = np.random.default_rng(seed)
+    facilities = synthetic_facilities(n_facilities, taxonomy, rng=rng)
+    codes = np.array(sorted(set(taxonomy.profiles["nace"])))
+    ids, nace = facilities["facility_id"].to_numpy(), facilities["nace"].to_numpy()
     by_code = {c: rows.reset_index(drop=True) for c, rows in taxonomy.profiles.groupby("nace")}
     parts = []
     for code in codes:

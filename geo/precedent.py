@@ -103,16 +103,23 @@ def precedent_support(
         ``precedent_part`` (0..1) and ``precedent_at`` (the best-fitting
         parks, comma-separated, at most three; empty when none fits well).
     """
-    keys = pd.DataFrame({"s": _digits(supplier_nace), "d": _digits(receiver_nace), "r": resource.astype(str)})
-    unique = keys.drop_duplicates().reset_index(drop=True)
+    # one key per distinct (supplier NACE, receiver NACE, resource), numbered before any text is worked on
+    columns = [pd.Series(c).astype(object).fillna("").to_numpy(dtype=object)
+               for c in (supplier_nace, receiver_nace, resource)]
+    key = np.zeros(len(resource), dtype=np.int64)
+    for column in columns:
+        codes, uniques = pd.factorize(column)
+        key = key * (len(uniques) + 1) + codes
+    _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+    inverse = inverse.ravel()
+    texts = [pd.Series(c[first], dtype=object) for c in columns]
+    unique = pd.DataFrame({"s": _digits(texts[0]), "d": _digits(texts[1]), "r": texts[2].astype(str)})
     parks, named = _support(unique, precedents)
-    unique = unique.assign(precedent_parks=parks, precedent_at=named)
-    out = keys.merge(unique, on=["s", "d", "r"], how="left")
-    out.index = resource.index
-    part = 1.0 - np.exp(-out["precedent_parks"] / PARKS_SCALE)
+    parks = np.asarray(parks, dtype=float)[inverse]
+    part = 1.0 - np.exp(-parks / PARKS_SCALE)
     return pd.DataFrame(
-        {"precedent_parks": out["precedent_parks"].round(2), "precedent_part": part.round(3),
-         "precedent_at": out["precedent_at"]},
+        {"precedent_parks": np.round(parks, 2), "precedent_part": np.round(part, 3),
+         "precedent_at": np.asarray(named, dtype=object)[inverse]},
         index=resource.index,
     )
 

@@ -22,8 +22,8 @@ from geo.precedent import load_precedents, precedent_support
 from geo.settings import ScoringWeights
 from geo.taxonomy import Taxonomy
 
-__all__ = ["annuity_factor", "choose_modes", "explain", "link_status", "rank_links", "score_links",
-           "transport_costs"]
+__all__ = ["annuity_factor", "choose_modes", "explain", "link_scores", "link_status", "lookup", "rank_links",
+           "score_links", "transport_costs"]
 
 
 def annuity_factor(interest_rate, lifetime_years):
@@ -49,7 +49,7 @@ def matchable_quantity(candidates: pd.DataFrame, taxonomy: Taxonomy) -> pd.DataF
     to the supply's counts as unknown.
     """
     resource = candidates["supply_resource"]
-    unit = resource.map(taxonomy.resources["unit"])
+    unit = lookup(resource, taxonomy.resources["unit"])
     supply_q, s_low, s_high, s_est = _side(candidates, "supply", taxonomy, unit)
     demand_q, d_low, d_high, d_est = _side(candidates, "demand", taxonomy, unit)
     s_known, d_known = supply_q.notna(), demand_q.notna()
@@ -72,12 +72,40 @@ def _side(
     candidates: pd.DataFrame, side: str, taxonomy: Taxonomy, unit: pd.Series
 ) -> tuple[pd.Series, pd.Series, pd.Series, pd.Series]:
     """One side's quantity, low and high in the supplied resource's ``unit``, and its kind of estimate."""
-    factor = pd.Series(taxonomy.conversion_factors(candidates["supply_resource"], candidates[f"{side}_unit"], unit),
+    factor = pd.Series(_conversion_factors(taxonomy, candidates["supply_resource"], candidates[f"{side}_unit"], unit),
                        index=candidates.index)
     q = candidates[f"{side}_quantity"].astype(float) * factor
     low = (_column(candidates, f"{side}_quantity_low", np.nan).astype(float) * factor).fillna(q)
     high = (_column(candidates, f"{side}_quantity_high", np.nan).astype(float) * factor).fillna(q)
-    return q, low, high, _column(candidates, f"{side}_estimate", "").fillna("").astype(str)
+    return q, low, high, _column(candidates, f"{side}_estimate", "").fillna("")
+
+
+def lookup(keys: pd.Series, table: pd.Series | pd.DataFrame) -> pd.Series | pd.DataFrame:
+    """``table``'s entry (a row of a frame) for each key, index-aligned with ``keys``; NaN for a missing key.
+
+    Each distinct key is looked up once and the result spread back by
+    position, so a table of millions of links costs what its few dozen
+    resource codes or modes cost. Keeps ``table``'s dtypes.
+    """
+    codes, uniques = pd.factorize(keys.to_numpy(dtype=object), use_na_sentinel=True)
+    found = table.reindex(pd.Index(uniques, dtype=object))
+    found = pd.concat([found, found.iloc[:0].reindex([None])])  # position -1: a missing key
+    taken = found.iloc[codes]
+    taken.index = keys.index
+    return taken
+
+
+def _conversion_factors(taxonomy: Taxonomy, resource: pd.Series, from_unit: pd.Series, to_unit: pd.Series) -> np.ndarray:
+    """:meth:`geo.taxonomy.Taxonomy.conversion_factors`, called on the distinct (resource, from, to) triples only."""
+    columns = [pd.Series(c).astype(object).fillna("").to_numpy(dtype=object) for c in (resource, from_unit, to_unit)]
+    key = np.zeros(len(columns[0]), dtype=np.int64)
+    for column in columns:
+        codes, uniques = pd.factorize(column)
+        key = key * (len(uniques) + 1) + codes
+    _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+    factors = np.array([taxonomy.conversion_factor(r, f, t) if f and t else np.nan
+                        for r, f, t in zip(*(c[first] for c in columns), strict=True)], dtype=float)
+    return factors[inverse.ravel()]
 
 
 def _column(frame: pd.DataFrame, name: str, default) -> pd.Series:
@@ -102,12 +130,16 @@ def transport_costs(
     when the quantity is unknown. ``mode`` names each link's mode; the
     resource's own mode by default.
     """
-    mode_names = resource.map(taxonomy.resources["transport_mode"]) if mode is None else mode
-    modes = taxonomy.modes.loc[mode_names]
+    mode_names = lookup(resource, taxonomy.resources["transport_mode"]) if mode is None else mode
+    figures = taxonomy.modes[["cost_eur_per_unit_km", "co2_kg_per_unit_km", "capex_eur_per_m", "interest_rate",
+                              "lifetime_years"]].astype(float)
+    figures["handling"] = pd.to_numeric(taxonomy.modes.get("handling_eur_per_unit",
+                                                           pd.Series(np.nan, index=taxonomy.modes.index)))
+    modes = lookup(mode_names, figures)
     modes.index = resource.index
     q = quantity.astype(float)
     d = distance_km.astype(float)
-    handling = pd.to_numeric(modes.get("handling_eur_per_unit", pd.Series(np.nan, index=modes.index))).fillna(0.0)
+    handling = modes["handling"].fillna(0.0)
     variable = modes["cost_eur_per_unit_km"].fillna(0.0) * q * d + handling * q
     capex_per_m = modes["capex_eur_per_m"].copy()
     is_heat = mode_names.eq("heat_pipe")
@@ -144,7 +176,7 @@ def choose_modes(candidates: pd.DataFrame, taxonomy: Taxonomy) -> pd.DataFrame:
         (``'sea (estimated)'``) and ``max_distance_km``
         (:data:`geo.settings.SHIP_MAX_KM`).
     """
-    own = candidates["supply_resource"].map(taxonomy.resources["transport_mode"])
+    own = lookup(candidates["supply_resource"], taxonomy.resources["transport_mode"])
     out = candidates[["distance_km", "travel_time_min", "distance_source", "max_distance_km"]].copy()
     out.insert(0, "transport_mode", own)
     sea = _column(candidates, "sea_km", np.nan).astype(float)
@@ -214,14 +246,8 @@ def score_links(
     candidates = candidates.copy()
     route = choose_modes(candidates, taxonomy)
     candidates[route.columns[1:]] = route[route.columns[1:]]
-    qty = matchable_quantity(candidates, taxonomy)
-    transport = transport_costs(candidates["supply_resource"], qty["quantity"], candidates["distance_km"], taxonomy,
-                                mode=route["transport_mode"])
-    factors = taxonomy.resources.loc[candidates["supply_resource"]]
-    avoided = qty["quantity"] * factors["avoided_co2_kg_per_unit"].to_numpy() / 1000.0
-    gross = qty["quantity"] * factors["value_eur_per_unit"].to_numpy()
-    support = precedent_support(_column(candidates, "supply_nace", ""), _column(candidates, "demand_nace", ""),
-                                candidates["supply_resource"], precedents)
+    qty, transport, avoided, gross = _economics(candidates, taxonomy, route["transport_mode"])
+    support = _precedent(candidates, precedents)
     new = pd.concat([qty, transport, support, link_status(candidates)], axis=1).assign(
         avoided_co2_t_per_yr=avoided,
         gross_value_eur_per_yr=gross,
@@ -233,6 +259,64 @@ def score_links(
     )
     out = pd.concat([candidates, new], axis=1)
     return pd.concat([out, _score(out, w)], axis=1)
+
+
+def link_scores(
+    candidates: pd.DataFrame,
+    taxonomy: Taxonomy,
+    *,
+    weights: ScoringWeights | None = None,
+    precedents: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """Only the ``score`` and ``distance_km`` :func:`score_links` gives each candidate, worked out the same way.
+
+    For ranking many candidates of which most are then dropped
+    (:func:`geo.pipeline.match` past ``max_links``): it builds no table of
+    the other columns and leaves out what the score does not read (link
+    status, sentences), so it takes a fraction of the time and memory.
+    ``candidates`` needs only the columns the score reads
+    (:meth:`geo.matching.CandidateSearch.frame` with ``scoring_only``).
+
+    Returns
+    -------
+    DataFrame
+        Index-aligned ``score`` (0-100) and ``distance_km`` (by the mode
+        chosen: the sea route for a link by ship).
+    """
+    w = weights if weights is not None else ScoringWeights()
+    precedents = precedents if precedents is not None else load_precedents()
+    route = choose_modes(candidates, taxonomy)
+    view = candidates.assign(**{c: route[c] for c in route.columns[1:]})
+    qty, transport, avoided, gross = _economics(view, taxonomy, route["transport_mode"])
+    links = pd.DataFrame({
+        "quantity_basis": qty["quantity_basis"], "quantity_estimate": qty["quantity_estimate"],
+        "co2_saved_t_per_yr": avoided - transport["transport_co2_t_per_yr"],
+        "value_eur_per_yr": gross - transport["transport_cost_eur_per_yr"],
+        "distance_km": view["distance_km"], "max_distance_km": view["max_distance_km"],
+        "strength": view["strength"], "precedent_part": _precedent(view, precedents)["precedent_part"],
+        "supply_basis": view["supply_basis"], "demand_basis": view["demand_basis"],
+    }, index=candidates.index)
+    _, weighted, confidence = _weighted_parts(links, w)
+    return pd.DataFrame({"score": _score_value(weighted, confidence, w), "distance_km": view["distance_km"]},
+                        index=candidates.index)
+
+
+def _economics(
+    candidates: pd.DataFrame, taxonomy: Taxonomy, mode: pd.Series
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.Series, pd.Series]:
+    """Matchable quantity, transport by ``mode``, and the avoided CO2 (t) and gross value (EUR) a year."""
+    qty = matchable_quantity(candidates, taxonomy)
+    transport = transport_costs(candidates["supply_resource"], qty["quantity"], candidates["distance_km"], taxonomy,
+                                mode=mode)
+    factors = lookup(candidates["supply_resource"], taxonomy.resources[["avoided_co2_kg_per_unit", "value_eur_per_unit"]])
+    avoided = qty["quantity"] * factors["avoided_co2_kg_per_unit"].to_numpy() / 1000.0
+    gross = qty["quantity"] * factors["value_eur_per_unit"].to_numpy()
+    return qty, transport, avoided, gross
+
+
+def _precedent(candidates: pd.DataFrame, precedents: pd.DataFrame) -> pd.DataFrame:
+    return precedent_support(_column(candidates, "supply_nace", ""), _column(candidates, "demand_nace", ""),
+                             candidates["supply_resource"], precedents)
 
 
 def _link_basis(supply: pd.Series, demand: pd.Series) -> pd.Series:
@@ -303,6 +387,22 @@ PART_WORDS = {
 
 def _score(links: pd.DataFrame, w: ScoringWeights) -> pd.DataFrame:
     """The score's parts, confidence, driver and the 0-100 score."""
+    parts, weighted, confidence = _weighted_parts(links, w)
+    parts = parts.round(3)
+    parts["confidence"] = confidence.round(3)
+    parts["score_driver"] = np.array(list(PART_WORDS.values()), dtype=object)[weighted.argmax(axis=1)] if len(links) else []
+    parts["score"] = _score_value(weighted, confidence, w)
+    return parts
+
+
+def _score_value(weighted: np.ndarray, confidence: pd.Series, w: ScoringWeights) -> pd.Series:
+    """The 0-100 score from the weighted parts and the confidence, to one decimal."""
+    total = np.array([w.co2, w.value, w.distance, w.compatibility, w.precedent]).sum()
+    return (100.0 * confidence * weighted.sum(axis=1) / total).round(1)
+
+
+def _weighted_parts(links: pd.DataFrame, w: ScoringWeights) -> tuple[pd.DataFrame, np.ndarray, pd.Series]:
+    """The score's parts (0..1, unrounded), each times its weight, and the confidence of each link."""
     basis = links["quantity_basis"]
     known = basis != "unknown"
     certainty = np.where(basis.isin(["supply only", "demand only"]), w.one_sided_quantity_factor, 1.0)
@@ -316,15 +416,10 @@ def _score(links: pd.DataFrame, w: ScoringWeights) -> pd.DataFrame:
         "part_compatibility": links["strength"].astype(float),
         "part_precedent": links["precedent_part"].astype(float),
     }, index=links.index)
-    weights = np.array([w.co2, w.value, w.distance, w.compatibility, w.precedent])
-    weighted = parts.to_numpy(dtype=float) * weights
+    weighted = parts.to_numpy(dtype=float) * np.array([w.co2, w.value, w.distance, w.compatibility, w.precedent])
     conf = w.basis_confidence
     confidence = links["supply_basis"].map(conf).astype(float) * links["demand_basis"].map(conf).astype(float)
-    parts = parts.round(3)
-    parts["confidence"] = confidence.round(3)
-    parts["score_driver"] = np.array(list(PART_WORDS.values()), dtype=object)[weighted.argmax(axis=1)] if len(links) else []
-    parts["score"] = (100.0 * confidence * weighted.sum(axis=1) / weights.sum()).round(1)
-    return parts
+    return parts, weighted, confidence
 
 
 def rank_links(links: pd.DataFrame, *, top: int | None = None, columns: list[str] | None = None) -> pd.DataFrame:

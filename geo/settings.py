@@ -205,3 +205,42 @@ DOWNLOAD_MARGIN_KM = 10.0
 #: should come from an extract file (Geofabrik) instead. 40,000 km2 is about
 #: 200 km x 200 km, the size of a Finnish region or a Danish island group.
 DOWNLOAD_MAX_AREA_KM2 = 40_000.0
+
+
+# --- Large inputs (geo.pipeline.match) --------------------------------------
+
+#: Most links one match keeps. A run that finds more keeps each demand flow's
+#: best :data:`LINKS_PER_DEMAND` links and, of those, the best ``MAX_LINKS``
+#: (by score, then shorter distance, then flow ids), and says so in its
+#: statistics. A kept link costs about 5 KB at the peak of a match (wide
+#: table, allocation, ranking and sentences; docs/BENCHMARKS.md, "Large
+#: inputs"), so 500,000 links take about 2.5 GB.
+MAX_LINKS = 500_000
+
+#: Links each demand flow keeps when a match finds more than :data:`MAX_LINKS`.
+LINKS_PER_DEMAND = 5
+
+#: Candidate pairs searched, scored and pruned in one batch (about 1.5 KB each
+#: while a batch is worked on).
+BATCH_PAIRS = 250_000
+
+#: Most candidate pairs (within the projected search radius, estimated before
+#: the search) a match takes on. 100,000 synthetic facilities give 73 million
+#: and take about 7 minutes of CPU end to end (docs/BENCHMARKS.md, "Large
+#: inputs"), so this is about half an hour; past it a match is refused up
+#: front, naming the limit. 1,000,000 facilities of the same density give 7
+#: billion at the default distances, 200 million with ``--max-km 10``.
+MAX_CANDIDATE_PAIRS = 300_000_000
+
+#: Facilities whose inferred flows are sized (:func:`geo.estimates.estimate_quantities`)
+#: in one batch.
+ESTIMATE_BATCH_FACILITIES = 100_000
+
+#: Most links the regional allocation's linear program takes; a match with
+#: more keeps its links unallocated and says so in ``allocation_note``.
+ALLOCATION_MAX_LINKS = 1_000_000
+
+#: Environment variable with the most memory (GB) a match may use; without it,
+#: the memory available to the process (cgroup limit or the system's
+#: MemAvailable) is the limit.
+MAX_MEMORY_ENV = "SYMBIOSIS_MAX_MEMORY_GB"
