@@ -80,6 +80,19 @@ class ScoringWeights:
     is an estimate by the factor of its kind in ``estimate_factors``.
     ``confidence`` is the product of the two flows' basis confidences
     (declared or inferred).
+
+    The reference values set the size at which a link's CO2 or value part
+    reaches ``1 - 1/e`` (0.63). They are an industrial exchange's scale,
+    10,000 t CO2 and EUR 1 million a year: the Kalundborg partnership
+    reported 275,000 t CO2 a year saved in 2010 by about twenty exchanges,
+    some 14,000 t each (symbiosis.dk, "Result examples (2010)"; [K38] in
+    data/knowledge/SOURCES.md). With 1,000 t and EUR
+    100,000, a power station's steam and a bakery's food residues both
+    saturated the part, so size no longer told links apart
+    (docs/BENCHMARKS.md, "Sector-only matching": pooled recall 19 % -> 23 %).
+    An unknown quantity's part, 0.2, is then that of an exchange saving
+    about 2,200 t CO2 a year: a link whose size nobody knows ranks as a
+    mid-sized exchange, above a known small one and below a known large one.
     """
 
     co2: float = 0.25
@@ -87,8 +100,8 @@ class ScoringWeights:
     distance: float = 0.15
     compatibility: float = 0.10
     precedent: float = 0.30
-    reference_co2_t_per_yr: float = 1_000.0
-    reference_value_eur_per_yr: float = 100_000.0
+    reference_co2_t_per_yr: float = 10_000.0
+    reference_value_eur_per_yr: float = 1_000_000.0
     half_distance_fraction: float = 0.5
     unknown_quantity_part: float = 0.2
     one_sided_quantity_factor: float = 0.8

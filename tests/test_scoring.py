@@ -83,14 +83,18 @@ def test_demand_in_other_unit_is_converted(tax):
     assert link["quantity"] == pytest.approx(500.0)
 
 
-def test_unknown_quantity_stays_unknown_and_scores_lower(tax):
-    known = _candidate()
+def test_unknown_quantity_stays_unknown_and_scores_as_a_mid_sized_exchange(tax):
+    """An unknown quantity counts as ``unknown_quantity_part``: a known exchange of 1,000 t fly ash a year
+    (about 700 t CO2 avoided) scores below it, one of 50,000 t above it."""
+    small = _candidate(supply_quantity=1_000.0, demand_quantity=1_000.0)
     unknown = _candidate(supply_quantity=np.nan, demand_quantity=np.nan, supply_flow_id="s2")
-    links = _score(tax, known, unknown)
+    large = _candidate(supply_quantity=50_000.0, demand_quantity=50_000.0, supply_flow_id="s3")
+    links = _score(tax, small, unknown, large)
     assert links.loc[1, "quantity_basis"] == "unknown"
     assert np.isnan(links.loc[1, ["quantity", "co2_saved_t_per_yr", "value_eur_per_yr",
                                   "transport_cost_eur_per_yr"]].astype(float)).all()
-    assert links.loc[1, "score"] < links.loc[0, "score"]
+    assert links.loc[1, "part_co2"] == ScoringWeights().unknown_quantity_part
+    assert links.loc[0, "score"] < links.loc[1, "score"] < links.loc[2, "score"]
 
 
 def test_inferred_flows_lower_the_score_and_mark_the_basis(tax):
