@@ -22,6 +22,15 @@ are not in ``gpkg_contents``):
 ``workspace_meta``
     The bookkeeping format, and in PostgreSQL a counter of changes kept by
     triggers, so that an edit made in QGIS is seen too.
+``workspace_synergies`` and ``workspace_synergy_versions``
+    The synergy pipeline (:mod:`geo.synergy`): one row per link taken into it
+    (columns :data:`geo.synergy.SYNERGY_FIELDS`, keyed by ``link_key``), and
+    the version of each entry, as for facilities. A change of the pipeline is
+    journaled like an edit of a facility, with ``kind`` ``synergy`` (empty for
+    a facility change), the link keys in ``facility_ids``, and each entry as it
+    was and as it became in ``before`` and ``after``; it is refused on a stale
+    version in the same way, and a session's undo and redo step through its
+    facility and pipeline changes alike, in the order it made them.
 
 Every change is one transaction that writes only the rows it changes, never
 the whole file: in SQLite under ``BEGIN IMMEDIATE`` (one writer at a time,
@@ -50,7 +59,7 @@ import secrets
 import sqlite3
 import struct
 import tempfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -63,6 +72,8 @@ import shapely
 
 from geo import settings
 from geo.errors import EditConflict, WorkspaceError
+from geo.synergy import (SYNERGY_FIELDS, UNCHANGED, change_summary, edited_entry, entries_frame, link_label,
+                         new_entry, normalise_stage, split_link_key, stored_notes)
 
 __all__ = [
     "FACILITY_FIELDS",
@@ -74,6 +85,7 @@ __all__ = [
     "Change",
     "Record",
     "Snapshot",
+    "SynergyRecord",
     "UploadPlan",
     "Workspace",
     "validate_tables",
@@ -98,8 +110,11 @@ BUSY_TIMEOUT_S = 30.0
 JOURNAL = "workspace_journal"
 VERSIONS = "workspace_versions"
 META = "workspace_meta"
-#: Format of the bookkeeping tables, kept in ``workspace_meta``.
-FORMAT = "1"
+SYNERGIES = "workspace_synergies"
+SYNERGY_VERSIONS = "workspace_synergy_versions"
+#: Format of the bookkeeping tables, kept in ``workspace_meta``: 2 added the synergy pipeline and the journal's
+#: ``kind``.
+FORMAT = "2"
 _POSTGRES = ("postgresql://", "postgres://")
 _FLOW_COLUMNS = [c for c in FLOW_FIELDS if c != "facility_id"]
 
@@ -125,7 +140,11 @@ SCRIPT = Author("script", "a script")
 
 @dataclass(frozen=True)
 class Change:
-    """One journaled change: its id is the version it gave the facilities it touched."""
+    """One journaled change: its id is the version it gave the records it touched.
+
+    ``kind`` is ``''`` for a change of facilities and ``'synergy'`` for one of
+    the pipeline, whose ``facility_ids`` are then the link keys it touched.
+    """
 
     id: int
     at: str
@@ -135,6 +154,7 @@ class Change:
     summary: str
     facility_ids: tuple[str, ...]
     state: str = ""
+    kind: str = ""
 
     @property
     def when(self) -> str:
@@ -169,6 +189,20 @@ class Record:
         own = own[own["facility_id"] == facility_id]
         facility = _facility(rows.iloc[0].to_dict()) if len(rows) else None
         return cls(facility_id, facility, [_flow(row) for row in own.to_dict("records")], version)
+
+
+@dataclass(frozen=True)
+class SynergyRecord:
+    """A pipeline entry as stored, with the version an edit of it must start from.
+
+    ``entry`` maps :data:`geo.synergy.SYNERGY_FIELDS` to stored values
+    (``notes`` a list of ``{"at", "author", "text"}``); None when the link is
+    not in the pipeline.
+    """
+
+    key: str
+    entry: dict | None
+    version: int
 
 
 @dataclass(frozen=True)
@@ -462,28 +496,191 @@ class Workspace:
         """Make this session's last undone change again; None when there is none (or a new change came since)."""
         return self._step(author, undo=False)
 
+    # -- the synergy pipeline ---------------------------------------------------------------------------------------
+
+    def synergies(self) -> pd.DataFrame:
+        """Every link in the pipeline, read in one transaction: one row per entry, by key.
+
+        Returns
+        -------
+        DataFrame
+            Columns :data:`geo.synergy.SYNERGY_FIELDS` (``notes`` a list of
+            ``{"at", "author", "text"}``, oldest first; ``realised_quantity``
+            float, NaN when not given) and ``version`` (what an edit of the
+            entry starts from). Empty when the workspace has not been started.
+        """
+        with contextlib.suppress(_NotStarted), self._db.transaction() as con:
+            rows = con.execute(self._db.q(f"SELECT {_SYNERGY_SELECT} FROM {SYNERGIES} ORDER BY link_key")).fetchall()
+            versions = con.execute(self._db.q(f"SELECT link_key, version FROM {SYNERGY_VERSIONS}")).fetchall()
+            return entries_frame([_synergy_loaded(row) for row in rows], {k: int(v) for k, v in versions})
+        return entries_frame([], {})
+
+    def synergy(self, key: str) -> SynergyRecord:
+        """One pipeline entry as stored now, with its version (an edit starts from it)."""
+        with self._db.transaction() as con:
+            entry = _synergy_records(self._db, con, [key])[key]
+            version = _synergy_versions(self._db, con, [key])[key]
+        return SynergyRecord(key, entry, version)
+
+    def add_synergy(self, link: Mapping | pd.Series, *, author: Author, stage: str = "idea", owner: str = "",
+                    note: str = "") -> Change:
+        """Take a link into the pipeline; refused when it is there already or one of its facilities is gone.
+
+        Parameters
+        ----------
+        link : mapping
+            A row of the links table (or any mapping with ``supply_facility_id``,
+            ``demand_facility_id`` and ``resource``); its key is
+            :func:`geo.synergy.link_key`.
+        author : Author
+            Who takes it in (the journal, the undo history).
+        stage, owner, note : str
+            Its first stage (:data:`geo.synergy.STAGES`, ``idea`` by
+            default), who follows it, and a first note.
+
+        Raises
+        ------
+        EditConflict
+            When someone took the link in first, or a facility of it is not
+            in the workspace (any more).
+        WorkspaceError
+            For an unknown stage or an owner's name too long.
+        """
+        entry = new_entry(link, author=author.label, stage=stage, owner=owner, note=note)
+        key = entry["link_key"]
+
+        def after(before: dict[str, dict | None], _current: dict[str, int], con) -> dict[str, dict | None]:
+            if before[key] is not None:
+                raise _conflict(self._db, con, key, f"Not added: {link_label(key)} is in the pipeline already",
+                                "Reload the pipeline and change it there", kind=_SYNERGY)
+            ends = [entry["supply_facility_id"], entry["demand_facility_id"]]
+            stored = _records(self._db, con, ends)
+            for fid in ends:
+                if stored[fid]["facility"] is None:
+                    raise _conflict(self._db, con, fid, f"Not added: facility {fid!r} of {link_label(key)} is not "
+                                    "in the workspace", "Match the workspace again and choose the link anew")
+            return {key: entry}
+
+        return self._change(author, _synergy_action, [key], after, summary=_synergy_summary, kind=_SYNERGY)
+
+    def update_synergy(self, key: str, *, base_version: int, author: Author, stage: object = UNCHANGED,
+                       owner: object = UNCHANGED, realised_quantity: object = UNCHANGED,
+                       realised_unit: object = UNCHANGED, note: str = "") -> Change | None:
+        """Move a pipeline entry to another stage, give its owner or realised quantity, if it is still at
+        ``base_version``; None when nothing changed.
+
+        Fields left :data:`geo.synergy.UNCHANGED` keep their value; ``note``,
+        when given, is appended (dated, with the author). Moving back to an
+        earlier stage is allowed and journaled as ``pipeline move back``. A
+        realised quantity (with ``realised_unit``: t/yr, MWh/yr or m3/yr) is
+        taken at stage ``running`` or ``stopped`` only; ``None`` clears it.
+
+        Raises
+        ------
+        EditConflict
+            When someone changed or removed the entry after ``base_version``;
+            the message names who, when and what.
+        WorkspaceError
+            For an unknown stage, a realised quantity that cannot be taken or
+            an empty or too long note or owner. Nothing is written.
+        """
+        if stage is not UNCHANGED:
+            stage = normalise_stage(stage)
+        split_link_key(key)
+
+        def after(before: dict[str, dict | None], _current: dict[str, int], con) -> dict[str, dict | None]:
+            if before[key] is None:
+                raise _conflict(self._db, con, key, f"Not saved: {link_label(key)} is not in the pipeline any more",
+                                "Reload the pipeline", kind=_SYNERGY)
+            return {key: edited_entry(before[key], author=author.label, stage=stage, owner=owner,
+                                      realised_quantity=realised_quantity, realised_unit=realised_unit, note=note)}
+
+        return self._change(author, _synergy_action, [key], after, expected={key: base_version},
+                            summary=_synergy_summary, kind=_SYNERGY)
+
+    def add_synergy_note(self, key: str, text: str, *, author: Author) -> Change:
+        """Append a dated note to a pipeline entry, whatever its version (notes from two people both stay).
+
+        Raises
+        ------
+        EditConflict
+            When the link is not in the pipeline (any more).
+        WorkspaceError
+            For an empty note, or one over :data:`geo.synergy.MAX_NOTE_CHARS`.
+        """
+        split_link_key(key)
+
+        def after(before: dict[str, dict | None], _current: dict[str, int], con) -> dict[str, dict | None]:
+            if before[key] is None:
+                raise _conflict(self._db, con, key, f"Note not added: {link_label(key)} is not in the pipeline",
+                                "Reload the pipeline", kind=_SYNERGY)
+            return {key: edited_entry(before[key], author=author.label, note=text)}
+
+        if not str(text or "").strip():
+            raise WorkspaceError("A note needs some text")
+        return self._change(author, _synergy_action, [key], after, summary=_synergy_summary, kind=_SYNERGY)
+
+    def remove_synergy(self, key: str, *, base_version: int, author: Author) -> Change | None:
+        """Take a link out of the pipeline (with its notes), if it is still at ``base_version``; undo brings it
+        back. A link that did not work out is better moved to ``stopped``, which keeps it in the results."""
+        split_link_key(key)
+
+        def after(before: dict[str, dict | None], _current: dict[str, int], con) -> dict[str, dict | None]:
+            if before[key] is None:
+                raise _conflict(self._db, con, key, f"Not removed: {link_label(key)} is not in the pipeline any "
+                                "more", "Reload the pipeline", kind=_SYNERGY)
+            return {key: None}
+
+        return self._change(author, _synergy_action, [key], after, expected={key: base_version},
+                            summary=_synergy_summary, kind=_SYNERGY)
+
+    def synergy_history(self, key: str | None = None, *, limit: int = 50) -> pd.DataFrame:
+        """The last changes of the pipeline (of one entry when ``key`` is given), newest first, with undos and
+        redos: ``version``, ``when``, ``who``, ``action``, ``what``, ``state``."""
+        columns = ["version", "when", "who", "action", "what", "state"]
+        changes: list[Change] = []
+        with contextlib.suppress(_NotStarted), self._db.transaction() as con:
+            cursor = con.execute(self._db.q(f"SELECT {_CHANGE_COLUMNS} FROM {JOURNAL} WHERE kind = ? "
+                                            "ORDER BY id DESC"), (_SYNERGY.name,))
+            while len(changes) < limit:
+                row = cursor.fetchone()
+                if row is None:
+                    break
+                change = _change_of(row)
+                if key is None or key in change.facility_ids:
+                    changes.append(change)
+        return pd.DataFrame([(c.id, c.when, c.author, c.action, c.summary, c.state) for c in changes], columns=columns)
+
     # -- one transaction per change --------------------------------------------------------------------------------
 
-    def _change(self, author: Author, action: str, ids: list[str],
+    def _change(self, author: Author, action: str | Callable[[dict, dict], str], ids: list[str],
                 make_after: Callable[[dict[str, dict], dict[str, int], object], dict[str, dict]], *,
                 summary: Callable[[dict, dict], str], expected: dict[str, int] | None = None,
-                conflict_hint: str = "") -> Change | None:
-        """Read the touched records, check their versions, write what changed and journal it, in one transaction."""
+                conflict_hint: str = "", kind: _Kind | None = None) -> Change | None:
+        """Read the touched records, check their versions, write what changed and journal it, in one transaction.
+
+        ``kind`` says which records (facilities by default, or pipeline
+        entries); ``action`` may be worked out from the records before and
+        after, as ``summary`` is.
+        """
+        kind = kind or _FACILITY
         with self._db.transaction(write=True) as con:
-            before = _records(self._db, con, ids)
-            current = _versions(self._db, con, [*ids, *(expected or {})])
+            before = kind.read(self._db, con, ids)
+            current = kind.versions(self._db, con, [*ids, *(expected or {})])
             for fid, version in (expected or {}).items():
                 if current.get(fid, 0) != version:
-                    raise _stale(self._db, con, fid, current.get(fid, 0), conflict_hint)
+                    raise _stale(self._db, con, fid, current.get(fid, 0), conflict_hint, kind=kind)
             after = make_after(before, current, con)
             changed = [fid for fid in after if after[fid] != before.get(fid)]
             if not changed:
                 return None
             before = {fid: before[fid] for fid in changed}
             after = {fid: after[fid] for fid in changed}
-            entry = _journal(self._db, con, author, action, summary(before, after), before, after, state="done")
-            _write(self._db, con, after)
-            _set_versions(self._db, con, changed, entry)
+            named = action(before, after) if callable(action) else action
+            entry = _journal(self._db, con, author, named, summary(before, after), before, after, state="done",
+                             kind=kind.name)
+            kind.write(self._db, con, after)
+            kind.set_versions(self._db, con, changed, entry)
             con.execute(self._db.q(f"UPDATE {JOURNAL} SET state = 'dropped' WHERE session = ? AND state = 'undone'"),
                         (author.session,))
             return _load_change(self._db, con, entry)
@@ -493,20 +690,21 @@ class Workspace:
             target = _session_change(self._db, con, author, "done" if undo else "undone", "DESC" if undo else "ASC")
             if target is None:
                 return None
+            kind = _KINDS.get(target.kind, _FACILITY)
             old, new = _journal_states(self._db, con, target.id)
             if not undo:
                 old, new = new, old
             ids = list(old)
-            now = _records(self._db, con, ids)
+            now = kind.read(self._db, con, ids)
             for fid in ids:
                 if now[fid] != new[fid]:
-                    version = _versions(self._db, con, [fid])[fid]
-                    raise _undo_conflict(self._db, con, fid, version, target, undo=undo)
+                    version = kind.versions(self._db, con, [fid])[fid]
+                    raise _undo_conflict(self._db, con, fid, version, target, undo=undo, kind=kind)
             verb = "undid" if undo else "redid"
             entry = _journal(self._db, con, author, "undo" if undo else "redo", f"{verb}: {target.summary}", new, old,
-                             target=target.id)
-            _write(self._db, con, old)
-            _set_versions(self._db, con, ids, entry)
+                             target=target.id, kind=kind.name)
+            kind.write(self._db, con, old)
+            kind.set_versions(self._db, con, ids, entry)
             con.execute(self._db.q(f"UPDATE {JOURNAL} SET state = ? WHERE id = ?"),
                         ("undone" if undo else "done", target.id))
             return _load_change(self._db, con, entry)
@@ -764,11 +962,19 @@ def _quoted(name: str) -> str:
 
 _FACILITY_SELECT = ", ".join(_quoted(c) for c in FACILITY_FIELDS)
 _FLOW_SELECT = ", ".join(_quoted(c) for c in FLOW_FIELDS)
-_CHANGE_COLUMNS = 'id, "at", session, author, action, summary, facility_ids, state'
+_CHANGE_COLUMNS = 'id, "at", session, author, action, summary, facility_ids, state, kind'
+#: The journal's ``kind`` column, as added to a journal of format 1.
+_KIND_COLUMN = "kind TEXT NOT NULL DEFAULT ''"
 _JOURNAL_DDL = (f'{JOURNAL} (id {{serial}}, "at" TEXT NOT NULL, session TEXT NOT NULL, author TEXT NOT NULL, '
                 'action TEXT NOT NULL, summary TEXT NOT NULL, facility_ids TEXT NOT NULL, "before" TEXT NOT NULL, '
-                '"after" TEXT NOT NULL, target BIGINT, state TEXT NOT NULL DEFAULT \'\')')
+                f'"after" TEXT NOT NULL, target BIGINT, state TEXT NOT NULL DEFAULT \'\', {_KIND_COLUMN})')
 _VERSIONS_DDL = f"{VERSIONS} (facility_id TEXT PRIMARY KEY, version BIGINT NOT NULL)"
+_SYNERGY_VERSIONS_DDL = f"{SYNERGY_VERSIONS} (link_key TEXT PRIMARY KEY, version BIGINT NOT NULL)"
+_SYNERGIES_DDL = (f"{SYNERGIES} (link_key TEXT PRIMARY KEY, supply_facility_id TEXT NOT NULL, "
+                  "demand_facility_id TEXT NOT NULL, resource TEXT NOT NULL, stage TEXT NOT NULL, "
+                  "stage_at TEXT NOT NULL, owner TEXT, notes TEXT NOT NULL, realised_quantity double precision, "
+                  "realised_unit TEXT, added_at TEXT NOT NULL, added_by TEXT NOT NULL)")
+_SYNERGY_SELECT = ", ".join(_quoted(c) for c in SYNERGY_FIELDS)
 _META_DDL = f"{META} (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
 #: Above this many facilities a change reads the whole tables once rather than asking for each id.
 _BULK_IDS = 200
@@ -800,19 +1006,89 @@ def _all_ids(db: _Backend, con) -> list[str]:
 
 
 def _versions(db: _Backend, con, ids: list[str]) -> dict[str, int]:
+    return _table_versions(db, con, VERSIONS, "facility_id", ids)
+
+
+def _set_versions(db: _Backend, con, ids: list[str], version: int) -> None:
+    _set_table_versions(db, con, VERSIONS, "facility_id", ids, version)
+
+
+def _table_versions(db: _Backend, con, table: str, column: str, ids: list[str]) -> dict[str, int]:
+    """The version of each id in a versions table (0 for one never changed)."""
     wanted = list(dict.fromkeys(ids))
     found: dict[str, int] = {}
     for start in range(0, len(wanted), 500):
         chunk = wanted[start:start + 500]
-        rows = con.execute(db.q(f"SELECT facility_id, version FROM {VERSIONS} WHERE facility_id IN "
+        rows = con.execute(db.q(f"SELECT {column}, version FROM {table} WHERE {column} IN "
                                 f"({', '.join('?' * len(chunk))})"), tuple(chunk)).fetchall()
         found.update({fid: int(v) for fid, v in rows})
     return {fid: found.get(fid, 0) for fid in wanted}
 
 
-def _set_versions(db: _Backend, con, ids: list[str], version: int) -> None:
-    db.many(con, f"INSERT INTO {VERSIONS} (facility_id, version) VALUES (?, ?) "
-                 "ON CONFLICT (facility_id) DO UPDATE SET version = excluded.version", [(fid, version) for fid in ids])
+def _set_table_versions(db: _Backend, con, table: str, column: str, ids: list[str], version: int) -> None:
+    db.many(con, f"INSERT INTO {table} ({column}, version) VALUES (?, ?) "
+                 f"ON CONFLICT ({column}) DO UPDATE SET version = excluded.version", [(fid, version) for fid in ids])
+
+
+# --- pipeline entries (both back ends) ---------------------------------------------------------------------------
+
+
+def _synergy_records(db: _Backend, con, keys: list[str]) -> dict[str, dict | None]:
+    """The stored entry of each link key (None when it is not in the pipeline)."""
+    wanted = list(dict.fromkeys(keys))
+    found: dict[str, dict | None] = {key: None for key in wanted}
+    for start in range(0, len(wanted), 500):
+        chunk = wanted[start:start + 500]
+        rows = con.execute(db.q(f"SELECT {_SYNERGY_SELECT} FROM {SYNERGIES} WHERE link_key IN "
+                                f"({', '.join('?' * len(chunk))})"), tuple(chunk)).fetchall()
+        for row in rows:
+            found[row[0]] = _synergy_loaded(row)
+    return found
+
+
+def _synergy_loaded(row: tuple) -> dict:
+    """A stored row as an entry: notes as a list, the realised quantity as float or None, '' as None."""
+    entry = {name: (value.decode("utf-8", errors="replace") if isinstance(value, bytes) else value)
+             for name, value in zip(SYNERGY_FIELDS, row)}
+    entry["notes"] = stored_notes(entry["notes"])
+    quantity = entry["realised_quantity"]
+    entry["realised_quantity"] = float(quantity) if isinstance(quantity, (int, float)) else None
+    for name in ("owner", "realised_unit"):
+        entry[name] = entry[name] or None
+    return entry
+
+
+def _synergy_write(db: _Backend, con, entries: dict[str, dict | None]) -> None:
+    """Store each entry (removed when None)."""
+    keys = list(entries)
+    for start in range(0, len(keys), 500):
+        chunk = keys[start:start + 500]
+        con.execute(db.q(f"DELETE FROM {SYNERGIES} WHERE link_key IN ({', '.join('?' * len(chunk))})"), tuple(chunk))
+    rows = [tuple(json.dumps(entry[c], ensure_ascii=False) if c == "notes" else entry[c] for c in SYNERGY_FIELDS)
+            for entry in entries.values() if entry is not None]
+    if rows:
+        db.many(con, f"INSERT INTO {SYNERGIES} ({_SYNERGY_SELECT}) VALUES ({', '.join('?' * len(SYNERGY_FIELDS))})",
+                rows)
+
+
+def _synergy_versions(db: _Backend, con, keys: list[str]) -> dict[str, int]:
+    return _table_versions(db, con, SYNERGY_VERSIONS, "link_key", keys)
+
+
+def _set_synergy_versions(db: _Backend, con, keys: list[str], version: int) -> None:
+    _set_table_versions(db, con, SYNERGY_VERSIONS, "link_key", keys, version)
+
+
+def _synergy_action(before: dict, after: dict) -> str:
+    key = next(iter(after))
+    return change_summary(before[key], after[key])[0]
+
+
+def _synergy_summary(before: dict, after: dict) -> str:
+    key = next(iter(after))
+    return change_summary(before[key], after[key])[1]
+
+
 
 
 def _write(db: _Backend, con, records: dict[str, dict]) -> None:
@@ -853,18 +1129,20 @@ def _now() -> str:
 
 
 def _journal(db: _Backend, con, author: Author, action: str, summary: str, before: dict, after: dict, *,
-             state: str = "", target: int | None = None) -> int:
+             state: str = "", target: int | None = None, kind: str = "") -> int:
     """Append a change to the journal; its id, the version it gives."""
     row = con.execute(db.q(
         f'INSERT INTO {JOURNAL} ("at", session, author, action, summary, facility_ids, "before", "after", target, '
-        "state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id"),
+        "state, kind) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id"),
         (_now(), author.session, author.label, action, summary, json.dumps(list(after), ensure_ascii=False),
-         json.dumps(before, ensure_ascii=False), json.dumps(after, ensure_ascii=False), target, state)).fetchone()
+         json.dumps(before, ensure_ascii=False), json.dumps(after, ensure_ascii=False), target, state,
+         kind)).fetchone()
     return int(row[0])
 
 
 def _change_of(row: tuple) -> Change:
-    return Change(int(row[0]), row[1], row[2], row[3], row[4], row[5], tuple(json.loads(row[6])), row[7] or "")
+    return Change(int(row[0]), row[1], row[2], row[3], row[4], row[5], tuple(json.loads(row[6])), row[7] or "",
+                  row[8] or "")
 
 
 def _load_change(db: _Backend, con, entry: int) -> Change | None:
@@ -914,32 +1192,60 @@ def _frame(rows: list[tuple], columns: list[str]) -> pd.DataFrame:
     return frame
 
 
-def _stale(db: _Backend, con, fid: str, version: int, hint: str = "") -> EditConflict:
+def _stale(db: _Backend, con, fid: str, version: int, hint: str = "", *, kind: _Kind | None = None) -> EditConflict:
     """The refusal of an edit that started from an older version of ``fid``."""
+    kind = kind or _FACILITY
     change = _load_change(db, con, version) if version else None
-    gone = _records(db, con, [fid])[fid]["facility"] is None
-    what = "deleted" if gone else "changed"
+    gone = kind.gone(kind.read(db, con, [fid])[fid])
+    what = ("deleted" if kind is _FACILITY else "removed") if gone else "changed"
     who = f" by {change.describe()}" if change else " outside the app"
-    reload = hint or (f"Reload facility {fid!r} to see its current version, then make your change again"
+    reload = hint or (f"Reload {kind.noun} {fid!r} to see its current version, then make your change again"
                       if not gone else "Reload the page")
-    return EditConflict(f"Not saved: facility {fid!r} was {what}{who} after you opened it. {reload}; "
+    return EditConflict(f"Not saved: {kind.noun} {fid!r} was {what}{who} after you opened it. {reload}; "
                         "nothing of yours was written.", change)
 
 
-def _conflict(db: _Backend, con, fid: str, message: str, hint: str = "") -> EditConflict:
+def _conflict(db: _Backend, con, fid: str, message: str, hint: str = "", *, kind: _Kind | None = None) -> EditConflict:
     """A refusal naming the last change to ``fid`` (who, when, what), when there is one."""
-    version = _versions(db, con, [fid])[fid]
+    version = (kind or _FACILITY).versions(db, con, [fid])[fid]
     change = _load_change(db, con, version) if version else None
     told = f" ({change.author} at {change.when}: {change.summary})" if change else ""
     return EditConflict(f"{message}{told}." + (f" {hint}." if hint else ""), change)
 
 
-def _undo_conflict(db: _Backend, con, fid: str, version: int, target: Change, *, undo: bool) -> EditConflict:
+def _undo_conflict(db: _Backend, con, fid: str, version: int, target: Change, *, undo: bool,
+                   kind: _Kind | None = None) -> EditConflict:
     change = _load_change(db, con, version) if version else None
     who = f"{change.describe()}" if change else "a change made outside the app"
     verb = "undo" if undo else "redo"
-    return EditConflict(f"Cannot {verb} '{target.summary}': facility {fid!r} was changed after it by {who}. "
+    noun = (kind or _FACILITY).noun
+    return EditConflict(f"Cannot {verb} '{target.summary}': {noun} {fid!r} was changed after it by {who}. "
                         "Reload to see the current version, and change it by hand if need be.", change)
+
+
+@dataclass(frozen=True)
+class _Kind:
+    """What a change is about, and how its records are read, written and versioned.
+
+    ``name`` is the journal's ``kind``; ``noun`` names a record in messages;
+    ``gone`` tells a record that is not there (a deleted facility, a link out
+    of the pipeline).
+    """
+
+    name: str
+    noun: str
+    read: Callable
+    versions: Callable
+    write: Callable
+    set_versions: Callable
+    gone: Callable[[object], bool]
+
+
+_FACILITY = _Kind("", "facility", _records, _versions, _write, _set_versions,
+                  lambda record: record["facility"] is None)
+_SYNERGY = _Kind("synergy", "pipeline link", _synergy_records, _synergy_versions, _synergy_write,
+                 _set_synergy_versions, lambda entry: entry is None)
+_KINDS = {kind.name: kind for kind in (_FACILITY, _SYNERGY)}
 
 
 # --- the back ends ---------------------------------------------------------------------------------------------
@@ -1179,10 +1485,13 @@ def _gpkg_upgrade(con: sqlite3.Connection, name: str, *, locked: bool = False) -
         tables = {r[0].lower(): r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         if "facilities" not in tables or "flows" not in tables:
             raise WorkspaceError(f"{name}: not a workspace (a GeoPackage with layers facilities and flows)")
-        todo = [t for t in (JOURNAL, VERSIONS, META) if t not in tables]
+        todo = [t for t in (JOURNAL, VERSIONS, META, SYNERGIES, SYNERGY_VERSIONS) if t not in tables]
         for table, fields in (("facilities", FACILITY_FIELDS), ("flows", FLOW_FIELDS)):
             have = {r[1].lower() for r in con.execute(f"PRAGMA table_info({_quoted(tables[table])})")}
             todo += [f"{table}.{c}" for c in fields if c not in have]
+        if JOURNAL in tables:
+            have = {r[1].lower() for r in con.execute(f"PRAGMA table_info({JOURNAL})")}
+            todo += [] if "kind" in have else [f"{JOURNAL}.kind"]
         return todo
 
     found = con.execute("SELECT column_name FROM gpkg_geometry_columns WHERE lower(table_name) = 'facilities'")
@@ -1196,8 +1505,10 @@ def _gpkg_upgrade(con: sqlite3.Connection, name: str, *, locked: bool = False) -
             if item == JOURNAL:
                 con.execute("CREATE TABLE " + _JOURNAL_DDL.format(serial="INTEGER PRIMARY KEY AUTOINCREMENT"))
                 con.execute(f"CREATE INDEX {JOURNAL}_session ON {JOURNAL} (session, state)")
-            elif item in (VERSIONS, META):
-                con.execute("CREATE TABLE " + (_VERSIONS_DDL if item == VERSIONS else _META_DDL))
+            elif item in _PLAIN_TABLES:
+                con.execute("CREATE TABLE " + _PLAIN_TABLES[item])
+            elif item == f"{JOURNAL}.kind":
+                con.execute(f"ALTER TABLE {JOURNAL} ADD COLUMN {_KIND_COLUMN}")
             else:
                 table, column = item.split(".")
                 kind = "REAL" if column in NUMBER_FIELDS else "TEXT"
@@ -1211,6 +1522,11 @@ def _gpkg_upgrade(con: sqlite3.Connection, name: str, *, locked: bool = False) -
             con.execute("ROLLBACK")
         raise
     return geometry
+
+
+#: Bookkeeping tables other than the journal, by name: their definitions (the same in SQLite and PostgreSQL).
+_PLAIN_TABLES = {VERSIONS: _VERSIONS_DDL, META: _META_DDL, SYNERGIES: _SYNERGIES_DDL,
+                 SYNERGY_VERSIONS: _SYNERGY_VERSIONS_DDL}
 
 
 # GeoPackage geometry: a header ("GP", version, flags, SRS id, optional envelope) before the WKB.
@@ -1405,10 +1721,13 @@ def _pg_schema(con) -> None:
     con.execute("CREATE INDEX IF NOT EXISTS flows_facility_id_idx ON flows (facility_id)")
     con.execute("CREATE TABLE IF NOT EXISTS " + _JOURNAL_DDL.format(serial="bigserial PRIMARY KEY"))
     con.execute(f"CREATE INDEX IF NOT EXISTS {JOURNAL}_session ON {JOURNAL} (session, state)")
-    con.execute("CREATE TABLE IF NOT EXISTS " + _VERSIONS_DDL)
-    con.execute("CREATE TABLE IF NOT EXISTS " + _META_DDL)
+    con.execute(f"ALTER TABLE {JOURNAL} ADD COLUMN IF NOT EXISTS {_KIND_COLUMN}")
+    for ddl in _PLAIN_TABLES.values():
+        con.execute("CREATE TABLE IF NOT EXISTS " + ddl)
     con.execute(f"INSERT INTO {META} (key, value) VALUES ('changes', '0') ON CONFLICT (key) DO NOTHING")
-    con.execute(f"INSERT INTO {META} (key, value) VALUES ('format', '{FORMAT}') ON CONFLICT (key) DO NOTHING")
+    # the schema is complete now: the format is this module's, whatever it was
+    con.execute(f"INSERT INTO {META} (key, value) VALUES ('format', '{FORMAT}') "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value")
     con.execute(f"""CREATE OR REPLACE FUNCTION workspace_count_change() RETURNS trigger LANGUAGE plpgsql AS $$
         BEGIN UPDATE {META} SET value = (value::bigint + 1)::text WHERE key = 'changes'; RETURN NULL; END $$""")
     for table in ("facilities", "flows"):
