@@ -3,7 +3,9 @@
 Run with ``make run`` (or ``streamlit run app.py``). This file only sets the
 page up and hands over to the pages in ``app_pages/``; their session state is
 initialised once, from the URL, by :func:`app_pages.state.filter_widgets`.
-``?present=1`` in the URL hides the sidebar and editing for a projector.
+``?present=1`` in the URL hides the sidebar and editing for a projector;
+``?lang=fi`` or ``?lang=sv`` (or the sidebar's language selector) chooses the
+language of every page (:mod:`geo.i18n`).
 
 Every page runs inside :func:`run_guarded`, so a visitor never sees a
 traceback: an error the engine raises on purpose is its one-line message, and
@@ -19,7 +21,7 @@ from typing import TYPE_CHECKING
 import streamlit as st
 from streamlit.errors import FragmentHandledException
 
-from app_pages.state import plain
+from app_pages.state import language_selector, plain, tr
 from geo.errors import GeoError
 
 if TYPE_CHECKING:
@@ -48,8 +50,7 @@ def run_guarded(page: StreamlitPage) -> None:
         st.error(_first_line(exc), icon=":material/error:")
     except Exception as exc:
         log.exception("The %s page failed", page.title)
-        st.error(f"Something went wrong on this page: {type(exc).__name__}. The details are in the server log.",
-                 icon=":material/error:")
+        st.error(tr("app.unexpected_error", kind=type(exc).__name__), icon=":material/error:")
 
 
 def _first_line(exc: GeoError) -> str:
@@ -58,15 +59,18 @@ def _first_line(exc: GeoError) -> str:
     return plain(lines[0] if lines else type(exc).__name__)
 
 
-st.set_page_config(page_title="Industrial symbiosis map - Baltic Sea Region",
-                   layout="wide", initial_sidebar_state="expanded")
+st.set_page_config(page_title=tr("app.page_title"), layout="wide", initial_sidebar_state="expanded")
 
 PRESENTING = st.query_params.get("present") == "1"
 
+map_page = st.Page("app_pages/map.py", title=tr("page.map"), default=True, url_path="map")
 pages = [
-    st.Page("app_pages/map.py", title="Map", default=True, url_path="map"),
-    st.Page("app_pages/shortlist.py", title="Shortlist", url_path="shortlist"),
+    map_page,
+    st.Page("app_pages/shortlist.py", title=tr("page.shortlist"), url_path="shortlist"),
 ]
 if not PRESENTING:
-    pages.append(st.Page("app_pages/data.py", title="Data", url_path="data"))
-run_guarded(st.navigation(pages, position="hidden" if PRESENTING else "sidebar"))
+    pages.append(st.Page("app_pages/data.py", title=tr("page.data"), url_path="data"))
+page = st.navigation(pages, position="hidden" if PRESENTING else "sidebar")
+if not PRESENTING and page is not map_page:  # the map page draws it with its filters, once the map is drawn
+    language_selector()
+run_guarded(page)

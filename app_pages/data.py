@@ -6,6 +6,8 @@ routes.
 Every change is one transaction in the workspace (:mod:`geo.workspace`): several people may edit at once,
 and a change made from a facility someone else changed meanwhile is refused, saying who changed what.
 After a change the page runs again at once, so every list shows what the workspace now holds.
+The page's texts are in its language (``?lang=``); the engine's messages (validation problems, refusals,
+the journal's summaries of changes) stay in English.
 """
 
 from __future__ import annotations
@@ -23,9 +25,11 @@ from streamlit.runtime.uploaded_file_manager import UploadedFile
 from streamlit_folium import st_folium
 
 from app_pages import state
+from app_pages.state import tr
 from geo import settings
 from geo.dataset import load_dataset
 from geo.errors import EditConflict, GeoError, NetworkError, WorkspaceError
+from geo.i18n import resource_name, word
 from geo.io import SUPPORTED_SUFFIXES
 from geo.nace import nace_codes
 from geo.network import (
@@ -39,6 +43,8 @@ from geo.network import (
 )
 from geo.schema import normalise_nace
 from geo.taxonomy import load_taxonomy
+from geo.export import column_labels
+from geo.i18n import number
 from geo.workspace import FACILITY_FIELDS, FLOW_FIELDS, UPLOAD_MODES, Change, Record, UploadPlan, validate_tables
 from layers.assets import land_url
 from layers.basemap import base_map
@@ -47,8 +53,8 @@ ROAD_TYPES = ["pbf", "osm", "bz2", "graphml", "npz"]
 #: Folder of the road-network files the page offers; default ``roads/`` beside the workspace.
 #: Longest stem, in UTF-8 bytes, of the name an upload is saved under (file systems allow 255 bytes a name).
 MAX_STEM_BYTES = 100
-STAGE_TEXT = {"read": "Reading the roads", "filter": "Keeping drivable roads", "connect": "Keeping the connected network",
-              "contract": "Joining road segments between junctions", "save": "Saving to the cache"}
+#: Stages of a road-network build that the progress bar names (catalogue ``stage.<name>``).
+STAGES = ("read", "filter", "connect", "contract", "save")
 
 
 def _saved_name(name: str) -> str:
@@ -77,10 +83,17 @@ def _saved_upload(sent: UploadedFile, folder: Path) -> Path:
 
 
 
-#: Location precision of a facility's point (issue 14), and where a flow's quantity comes from.
-PRECISIONS = {"site": "site: the plant itself, within about 300 m", "address": "address: its street address",
-              "town": "town: only the town is known"}
-EVIDENCE = {"published": "published: a register or report gives it", "typical": "typical: the usual size, estimated"}
+#: Location precision of a facility's point (issue 14), and where a flow's quantity comes from; each value is
+#: explained by the catalogue's ``precision.<value>`` and ``evidence.<value>``.
+PRECISIONS = ("site", "address", "town")
+EVIDENCE = ("published", "typical")
+
+
+def _named(kind: str):
+    """A ``format_func`` naming coded values in the page's language, fixed when it is made (a widget may call
+    it after the run, where the page's language is no longer known)."""
+    lang = state.lang()
+    return lambda value: word(kind, value, lang)
 # Session-state keys of the page's own bookkeeping (the widgets have theirs).
 FLASH = "_data_flash"
 PENDING = "_data_pending"
@@ -131,7 +144,7 @@ def _change(do: Callable[[], Change | None], *, refused: str, show: bool = True)
     except EditConflict as exc:
         message = str(exc)
     except WorkspaceError as exc:
-        message = f"{refused}: {exc}"
+        message = f"{tr(refused)}: {exc}"
     if show:
         st.error(state.plain(message), icon=":material/sync_problem:")
     return False, None, message
@@ -152,7 +165,7 @@ def _problems(facilities: pd.DataFrame, flows: list[dict], row: dict | None) -> 
 
 
 def _refuse(what: str, problems: pd.DataFrame) -> None:
-    st.error(state.plain(f"Not saved: {what} has problems."), icon=":material/error:")
+    st.error(state.plain(tr("data.has_problems", what=what)), icon=":material/error:")
     st.dataframe(problems, hide_index=True, width="stretch")
 
 
@@ -169,26 +182,26 @@ def _session_bar() -> None:
     if "author_name" not in st.session_state:
         st.session_state["author_name"] = st.session_state.get("_author_name", "")
     name, undo_col, redo_col = st.columns([2, 1, 1], vertical_alignment="bottom")
-    name.text_input("Your name in the history (optional)", key="author_name", on_change=_keep_name,
-                    placeholder=me.label)
+    name.text_input(tr("data.your_name"), key="author_name", on_change=_keep_name, placeholder=me.label)
     undo, redo = ws.next_undo(me), ws.next_redo(me)
-    if undo_col.button("Undo", key="undo", disabled=undo is None, width="stretch",
-                       help=f"Undo your last change: {undo.summary}" if undo else "You have no change to undo"):
-        ok, change, _ = _change(lambda: ws.undo(author=me), refused="Not undone")
+    if undo_col.button(tr("data.undo"), key="undo", disabled=undo is None, width="stretch",
+                       help=tr("data.undo_help", change=undo.summary) if undo else tr("data.undo_none")):
+        ok, change, _ = _change(lambda: ws.undo(author=me), refused="data.not_undone")
         if ok and change is not None:
-            _done(f"Undone: {undo.summary}.")
-    if redo_col.button("Redo", key="redo", disabled=redo is None, width="stretch",
-                       help=f"Make again: {redo.summary}" if redo else "You have no undone change to make again"):
-        ok, change, _ = _change(lambda: ws.redo(author=me), refused="Not redone")
+            _done(tr("data.undone", change=undo.summary))
+    if redo_col.button(tr("data.redo"), key="redo", disabled=redo is None, width="stretch",
+                       help=tr("data.redo_help", change=redo.summary) if redo else tr("data.redo_none")):
+        ok, change, _ = _change(lambda: ws.redo(author=me), refused="data.not_redone")
         if ok and change is not None:
-            _done(f"Made again: {redo.summary}.")
+            _done(tr("data.redone", change=redo.summary))
     if undo is not None or redo is not None:
-        st.caption(state.plain("; ".join(t for t in (f"Undo would undo: {undo.summary}" if undo else "",
-                                                     f"Redo would make again: {redo.summary}" if redo else "") if t)))
-    with st.expander("History of changes (everyone's, newest first)"):
+        st.caption(state.plain("; ".join(t for t in (tr("data.would_undo", change=undo.summary) if undo else "",
+                                                     tr("data.would_redo", change=redo.summary) if redo else "")
+                                         if t)))
+    with st.expander(tr("data.history")):
         history = ws.history(limit=200)
         if history.empty:
-            st.caption("No change yet: the data in use is the bundled demo until the first one.")
+            st.caption(tr("data.history_empty"))
         else:
             st.dataframe(history, hide_index=True, width="stretch")
 
@@ -196,24 +209,22 @@ def _session_bar() -> None:
 # --- upload --------------------------------------------------------------------------------------------------
 
 def _upload(facilities: pd.DataFrame, flows: pd.DataFrame) -> None:
-    st.subheader("Load your own data")
-    st.caption("Facilities and flows in CSV (any delimiter, decimal comma), Excel, GeoJSON or GeoPackage. "
-               "A workbook or GeoPackage may hold both tables. Nothing changes until you have seen what the "
-               "upload adds, updates and removes, and confirmed it.")
+    st.subheader(tr("data.upload"))
+    st.caption(tr("data.upload_help"))
     round_ = st.session_state.get(UPLOAD_ROUND, 0)
     left, right = st.columns(2)
     suffix = f"_{round_}" if round_ else ""  # a new key empties the uploaders once an upload is saved
-    fac_file = left.file_uploader("Facilities", type=TYPES, key=f"upload_facilities{suffix}")
-    flow_file = right.file_uploader("Flows (optional)", type=TYPES, key=f"upload_flows{suffix}")
+    fac_file = left.file_uploader(tr("data.facilities_file"), type=TYPES, key=f"upload_facilities{suffix}")
+    flow_file = right.file_uploader(tr("data.flows_file"), type=TYPES, key=f"upload_flows{suffix}")
     if fac_file is None:
         return
     dataset = _read_upload(fac_file, flow_file)
     if dataset is None:
         return
-    mode = st.radio("What the upload does to the workspace", list(UPLOAD_MODES), index=None,
-                    format_func=UPLOAD_MODES.get, key=f"upload_mode{suffix}")
+    mode = st.radio(tr("data.upload_mode"), list(UPLOAD_MODES), index=None,
+                    format_func=_named("upload_mode"), key=f"upload_mode{suffix}")
     if mode is None:
-        st.info("Choose what the upload does; nothing changes before you confirm.")
+        st.info(tr("data.choose_mode"))
         return
     given = flow_file is not None or Path(fac_file.name).suffix.lower() in (".xlsx", ".gpkg")
     key = (fac_file.file_id, flow_file.file_id if flow_file else None, mode)
@@ -230,24 +241,21 @@ def _upload(facilities: pd.DataFrame, flows: pd.DataFrame) -> None:
         st.error(state.plain(refused), icon=":material/sync_problem:")
     _preview(plan)
     if not plan.changes_anything:
-        st.info("The upload changes nothing in the workspace.")
+        st.info(tr("data.upload_nothing"))
         return
     confirmed = True
     if mode == "replace" and plan.removed:
-        confirmed = st.checkbox(f"Yes, remove the {len(plan.removed):,} facilities that are not in the upload, "
-                                "with their flows", key=f"upload_confirm{suffix}")
-    label = {"append": "Append to the workspace", "update": "Update the workspace",
-             "replace": "Replace the workspace"}[mode]
-    if st.button(label, type="primary", disabled=not confirmed, key="upload_apply"):
+        confirmed = st.checkbox(tr("data.confirm_replace", count=len(plan.removed)), key=f"upload_confirm{suffix}")
+    if st.button(tr(f"data.apply.{mode}"), type="primary", disabled=not confirmed, key="upload_apply"):
         ws = state.workspace()
-        ok, _, message = _change(lambda: ws.apply_upload(plan, author=state.author()), refused="Not loaded",
+        ok, _, message = _change(lambda: ws.apply_upload(plan, author=state.author()), refused="data.not_loaded",
                                  show=False)
         st.session_state.pop(UPLOAD_PLAN, None)  # saved, or refused: either way the next preview is worked out anew
         if not ok:  # shown above the preview worked out again, of what the upload would change now
             st.session_state[UPLOAD_REFUSED] = message
             st.rerun()
         st.session_state[UPLOAD_ROUND] = round_ + 1
-        _done(f"Saved: the upload of {fac_file.name} ({plan.summary()}). The map and shortlist show it now.")
+        _done(tr("data.upload_saved", file=fac_file.name, summary=plan.summary()))
 
 
 def _read_upload(fac_file: UploadedFile, flow_file: UploadedFile | None):
@@ -255,40 +263,44 @@ def _read_upload(fac_file: UploadedFile, flow_file: UploadedFile | None):
     with tempfile.TemporaryDirectory() as folder:
         fac_path = _saved_upload(fac_file, Path(folder) / "facilities")
         flow_path = _saved_upload(flow_file, Path(folder) / "flows") if flow_file is not None else None
-        with st.status(f"Importing {fac_file.name} ...", expanded=True) as status:
-            status.write(f"Read {fac_file.size / 1e6:.1f} MB" + (f" and {flow_file.size / 1e6:.1f} MB" if flow_file else ""))
+        lang = state.lang()
+        with st.status(tr("data.importing", file=fac_file.name), expanded=True) as status:
+            sizes = [number(fac_file.size / 1e6, lang, decimals=1)]
+            sizes += [number(flow_file.size / 1e6, lang, decimals=1)] if flow_file else []
+            status.write(tr("data.read_mb", sizes=tr("totals.and", first=sizes[0], last=sizes[-1])
+                            if len(sizes) > 1 else sizes[0]))
             try:
                 dataset = load_dataset(fac_path, flow_path)
             except GeoError as exc:
-                status.update(label=f"{fac_file.name} cannot be read", state="error")
+                status.update(label=tr("data.cannot_read", file=fac_file.name), state="error")
                 st.error(state.plain(str(exc)))
                 return None
-            status.write(f"Checked {len(dataset.facilities) + len(dataset.skipped)} facility rows and every flow row")
-            status.update(label=f"Imported {fac_file.name}", state="complete" if dataset.report.ok else "error",
-                          expanded=False)
+            status.write(tr("data.checked_rows", rows=len(dataset.facilities) + len(dataset.skipped)))
+            status.update(label=tr("data.imported", file=fac_file.name),
+                          state="complete" if dataset.report.ok else "error", expanded=False)
     problems = dataset.report.to_frame()
-    st.write(f"{len(dataset.facilities)} valid facilities and {len(dataset.flows)} valid flows; "
-             f"{len(dataset.report.errors)} errors and {len(dataset.report.warnings)} warnings.")
+    st.write(tr("data.valid_counts", facilities=len(dataset.facilities), flows=len(dataset.flows),
+                errors=len(dataset.report.errors), warnings=len(dataset.report.warnings)))
     if len(problems):
         st.dataframe(problems, hide_index=True, width="stretch")
     if not dataset.report.ok:
-        st.warning("Fix the errors listed (file, row, column and hint) and upload again; nothing was loaded.")
+        st.warning(tr("data.fix_errors"))
         return None
     return dataset
 
 
 def _preview(plan: UploadPlan) -> None:
     """What the upload would change: counts, and the ids of what is removed or updated."""
-    st.markdown("**What the upload would change**")
+    st.markdown(f"**{tr('data.preview')}**")
     cols = st.columns(4)
-    for col, (label, ids) in zip(cols, (("Facilities added", plan.added), ("Facilities updated", plan.updated),
-                                        ("Facilities removed", plan.removed), ("Unchanged", plan.unchanged))):
-        col.metric(label, f"{len(ids):,}")
-    st.caption(state.plain(f"Flows: {plan.flows_added:,} added, {plan.flows_removed:,} removed."))
-    for label, ids in (("Removed", plan.removed), ("Updated", plan.updated)):
+    for col, (key, ids) in zip(cols, (("added", plan.added), ("updated", plan.updated), ("removed", plan.removed),
+                                      ("unchanged", plan.unchanged))):
+        col.metric(tr(f"data.preview.{key}"), number(len(ids), state.lang()))
+    st.caption(state.plain(tr("data.preview.flows", added=plan.flows_added, removed=plan.flows_removed)))
+    for key, ids in (("removed_ids", plan.removed), ("updated_ids", plan.updated)):
         if ids:
-            shown = ", ".join(ids[:30]) + (f" and {len(ids) - 30:,} more" if len(ids) > 30 else "")
-            st.caption(state.plain(f"{label}: {shown}"))
+            shown = ", ".join(ids[:30]) + (" " + tr("left_out.more", count=len(ids) - 30) if len(ids) > 30 else "")
+            st.caption(state.plain(tr(f"data.preview.{key}", ids=shown)))
 
 
 # --- add a facility ------------------------------------------------------------------------------------------
@@ -298,9 +310,9 @@ def _nace_select(container, key: str, current: object = None) -> str | None:
     codes = nace_codes()
     options = codes.index.tolist()
     normal = normalise_nace(str(current)) if isinstance(current, str) and current.strip() else None
-    return container.selectbox("NACE activity", options, index=options.index(normal) if normal in options else None,
+    return container.selectbox(tr("data.nace"), options, index=options.index(normal) if normal in options else None,
                                format_func=lambda c: codes.at[c, "label"], key=key,
-                               placeholder="Type a code or words: 35.30, paper, greenhouse ...")
+                               placeholder=tr("data.nace_placeholder"))
 
 
 def _nace_text(code: str | None) -> str | None:
@@ -317,33 +329,33 @@ def _pick_on_map() -> None:
         st.session_state["new_lon"] = round(float(clicked["lng"]), 5)
     lat, lon = st.session_state.get("new_lat"), st.session_state.get("new_lon")
     placed = lat is not None and lon is not None
-    marker = folium.FeatureGroup(name="New facility")
+    marker = folium.FeatureGroup(name=tr("data.new_layer"))
     if placed:
         folium.CircleMarker([lat, lon], radius=8, color="#D55E00", weight=2, fill=True, fill_opacity=0.9,
-                            tooltip="The new facility").add_to(marker)
+                            tooltip=tr("data.new_tooltip")).add_to(marker)
     st_folium(base_map(land_url=land_url()), key="new_map", feature_group_to_add=marker,
               returned_objects=["last_clicked"], center=[lat, lon] if placed else None, zoom=11 if placed else None,
               height=300, use_container_width=True)
 
 
 def _add_facility(facilities: pd.DataFrame) -> None:
-    st.subheader("Add a facility")
-    st.caption("Click the map to place it, or type its coordinates; nothing is filled in for you.")
+    st.subheader(tr("data.add_facility"))
+    st.caption(tr("data.add_facility_help"))
     _pick_on_map()
     with st.form("add_facility_form", border=False):  # typing runs nothing until the facility is added
         a, b = st.columns(2)
-        a.text_input("Id (unique)", key="new_id")
-        b.text_input("Name", key="new_name")
-        a.number_input("Latitude", value=None, min_value=-90.0, max_value=90.0, format="%.5f", key="new_lat",
-                       placeholder="click the map, or type")
-        b.number_input("Longitude", value=None, min_value=-180.0, max_value=180.0, format="%.5f", key="new_lon",
-                       placeholder="click the map, or type")
+        a.text_input(tr("data.id"), key="new_id")
+        b.text_input(tr("data.name"), key="new_name")
+        a.number_input(tr("data.lat"), value=None, min_value=-90.0, max_value=90.0, format="%.5f", key="new_lat",
+                       placeholder=tr("data.click_or_type"))
+        b.number_input(tr("data.lon"), value=None, min_value=-180.0, max_value=180.0, format="%.5f", key="new_lon",
+                       placeholder=tr("data.click_or_type"))
         _nace_select(a, "new_nace")
-        b.text_input("Country (2 letters)", max_chars=2, key="new_country")
-        a.text_input("Cluster", key="new_cluster")
-        b.selectbox("Location precision", list(PRECISIONS), index=None, format_func=PRECISIONS.get,
-                    key="new_precision", placeholder="how exact the point is")
-        adding = st.form_submit_button("Add facility", type="primary", key="add_facility")
+        b.text_input(tr("data.country"), max_chars=2, key="new_country")
+        a.text_input(tr("data.cluster"), key="new_cluster")
+        b.selectbox(tr("data.precision"), PRECISIONS, index=None, format_func=_named("precision"),
+                    key="new_precision", placeholder=tr("data.precision_placeholder"))
+        adding = st.form_submit_button(tr("data.add_facility_button"), type="primary", key="add_facility")
     if adding:
         _save_new_facility(facilities)
 
@@ -351,11 +363,10 @@ def _add_facility(facilities: pd.DataFrame) -> None:
 def _save_new_facility(facilities: pd.DataFrame) -> None:
     s = st.session_state
     fid, name = (s.get("new_id") or "").strip(), (s.get("new_name") or "").strip()
-    needed = [what for what, value in (("an id", fid), ("a name", name), ("a latitude", s.get("new_lat")),
-                                       ("a longitude", s.get("new_lon"))) if value in (None, "")]
+    needed = [tr(f"data.needs.{what}") for what, value in (("id", fid), ("name", name), ("lat", s.get("new_lat")),
+                                                            ("lon", s.get("new_lon"))) if value in (None, "")]
     if needed:
-        st.error(f"Not added: the facility needs {', '.join(needed)}. Click the map to place it, or type its "
-                 "coordinates.", icon=":material/error:")
+        st.error(tr("data.facility_needs", needed=", ".join(needed)), icon=":material/error:")
         return
     row = {"facility_id": fid, "name": name, "lat": s["new_lat"], "lon": s["new_lon"],
            "nace": _nace_text(s.get("new_nace")), "country": (s.get("new_country") or "").strip().upper(),
@@ -363,13 +374,12 @@ def _save_new_facility(facilities: pd.DataFrame) -> None:
            "source": "added in the app"}
     problems = _problems(facilities, [], row)
     if len(problems):
-        _refuse(f"facility {fid!r}", problems)
+        _refuse(tr("data.the_facility", id=repr(fid)), problems)
         return
     ws = state.workspace()
-    ok, _, _ = _change(lambda: ws.add_facility(row, author=state.author()), refused="Not added")
+    ok, _, _ = _change(lambda: ws.add_facility(row, author=state.author()), refused="data.not_added")
     if ok:
-        _done(f"Saved: added facility {fid!r} ({name}). Add its flows below (it is chosen there); the map and "
-              "shortlist show it now.", **NEW_FACILITY, flow_facility=fid)
+        _done(tr("data.facility_added", id=repr(fid), name=name), **NEW_FACILITY, flow_facility=fid)
 
 
 # --- edit a facility -----------------------------------------------------------------------------------------
@@ -387,22 +397,22 @@ def _edit_base(fid: str, facilities: pd.DataFrame, flows: pd.DataFrame) -> Recor
 
 def _edit_facility(facilities: pd.DataFrame, flows: pd.DataFrame) -> None:
     """Edit or delete a facility and its flows; ``?edit=<id>`` (the map panel's link) chooses one."""
-    st.subheader("Edit a facility")
+    st.subheader(tr("data.edit_facility"))
     ids = facilities["facility_id"].dropna().astype(str).tolist()
     names = dict(zip(facilities["facility_id"], facilities["name"]))
     wanted = st.query_params.get("edit")
     if "edit_id" not in st.session_state and wanted in ids:
         st.session_state["edit_id"] = wanted
-    chosen = st.selectbox("Facility to edit", ids, index=None, format_func=lambda f: f"{f} - {_blank(names.get(f))}",
-                          placeholder="Choose a facility (type to search)", key="edit_id")
+    chosen = st.selectbox(tr("data.facility_to_edit"), ids, index=None,
+                          format_func=lambda f: f"{f} - {_blank(names.get(f))}",
+                          placeholder=tr("data.choose_facility"), key="edit_id")
     if chosen is None:
         return
     base = _edit_base(chosen, facilities, flows)
     refused = st.session_state.get(EDIT_REFUSED)
     if refused is not None or base.facility is None:
-        st.error(state.plain(refused or f"Facility {chosen!r} is not in the workspace any more."),
-                 icon=":material/sync_problem:")
-        if st.button(f"Reload facility {chosen}", key="edit_reload"):
+        st.error(state.plain(refused or tr("data.gone", id=repr(chosen))), icon=":material/sync_problem:")
+        if st.button(tr("data.reload", id=chosen), key="edit_reload"):
             st.session_state.pop(EDIT_BASE, None)
             st.session_state.pop(EDIT_REFUSED, None)
             st.rerun()
@@ -421,75 +431,80 @@ def _edit_form(base: Record, facilities: pd.DataFrame) -> None:
     with st.form(f"edit_{tag}"):
         a, b = st.columns(2)
         values = {
-            "name": a.text_input("Name", _blank(row.get("name")), key=f"edit_name_{tag}"),
-            "operator": b.text_input("Operator", _blank(row.get("operator")), key=f"edit_operator_{tag}"),
-            "lat": a.number_input("Latitude", value=_number(row.get("lat")), min_value=-90.0, max_value=90.0,
+            "name": a.text_input(tr("data.name"), _blank(row.get("name")), key=f"edit_name_{tag}"),
+            "operator": b.text_input(tr("data.operator"), _blank(row.get("operator")), key=f"edit_operator_{tag}"),
+            "lat": a.number_input(tr("data.lat"), value=_number(row.get("lat")), min_value=-90.0, max_value=90.0,
                                   format="%.5f", key=f"edit_lat_{tag}"),
-            "lon": b.number_input("Longitude", value=_number(row.get("lon")), min_value=-180.0, max_value=180.0,
+            "lon": b.number_input(tr("data.lon"), value=_number(row.get("lon")), min_value=-180.0, max_value=180.0,
                                   format="%.5f", key=f"edit_lon_{tag}"),
         }
         nace = _nace_select(a, f"edit_nace_{tag}", row.get("nace"))
         values |= {
-            "country": b.text_input("Country (2 letters)", _blank(row.get("country")), max_chars=2,
+            "country": b.text_input(tr("data.country"), _blank(row.get("country")), max_chars=2,
                                     key=f"edit_country_{tag}"),
-            "cluster": a.text_input("Cluster", _blank(row.get("cluster")), key=f"edit_cluster_{tag}"),
-            "precision": b.selectbox("Location precision", list(PRECISIONS),
-                                     index=list(PRECISIONS).index(row["precision"]) if row.get("precision") in PRECISIONS
-                                     else None, format_func=PRECISIONS.get, key=f"edit_precision_{tag}",
-                                     placeholder="how exact the point is"),
-            "source": a.text_input("Source", _blank(row.get("source")), key=f"edit_source_{tag}"),
-            "notes": st.text_area("Notes", _blank(row.get("notes")), key=f"edit_notes_{tag}"),
+            "cluster": a.text_input(tr("data.cluster"), _blank(row.get("cluster")), key=f"edit_cluster_{tag}"),
+            "precision": b.selectbox(tr("data.precision"), PRECISIONS,
+                                     index=PRECISIONS.index(row["precision"]) if row.get("precision") in PRECISIONS
+                                     else None, format_func=_named("precision"), key=f"edit_precision_{tag}",
+                                     placeholder=tr("data.precision_placeholder")),
+            "source": a.text_input(tr("data.source"), _blank(row.get("source")), key=f"edit_source_{tag}"),
+            "notes": st.text_area(tr("data.notes"), _blank(row.get("notes")), key=f"edit_notes_{tag}"),
         }
-        st.caption("Flows of this facility: edit cells, add rows at the bottom, delete rows by selecting them. "
-                   "The unit follows the resource.")
+        st.caption(tr("data.flows_help"))
+        labels = column_labels(state.lang())
         edited = st.data_editor(
             own, num_rows="dynamic", hide_index=True, key=f"flows_{tag}", width="stretch",
             column_config={
-                "direction": st.column_config.SelectboxColumn("direction", options=["supply", "demand"], required=True),
-                "resource": st.column_config.SelectboxColumn("resource", options=leaves, required=True),
-                "quantity": st.column_config.NumberColumn("quantity", min_value=0.0),
-                "unit": st.column_config.TextColumn("unit", disabled=True),
-                "confidential": st.column_config.CheckboxColumn("confidential", default=False),
-                "evidence": st.column_config.SelectboxColumn("evidence", options=list(EVIDENCE)),
+                "direction": st.column_config.SelectboxColumn(labels["direction"], options=["supply", "demand"],
+                                                              required=True),
+                "resource": st.column_config.SelectboxColumn(labels["resource"], options=leaves, required=True),
+                "quantity": st.column_config.NumberColumn(labels["quantity"], min_value=0.0),
+                "unit": st.column_config.TextColumn(labels["unit"], disabled=True),
+                "ewc": st.column_config.TextColumn(labels["ewc"]),
+                "description": st.column_config.TextColumn(labels["description"]),
+                "max_distance_km": st.column_config.NumberColumn(labels["max_distance_km"], min_value=0.0),
+                "partners": st.column_config.TextColumn(labels["partners"]),
+                "confidential": st.column_config.CheckboxColumn(labels["confidential"], default=False),
+                "source": st.column_config.TextColumn(labels["source"]),
+                "evidence": st.column_config.SelectboxColumn(labels["evidence"], options=list(EVIDENCE)),
             })
         save, delete = st.columns(2)
-        saving = save.form_submit_button("Save changes", type="primary")
-        deleting = delete.form_submit_button("Delete this facility and its flows")
+        saving = save.form_submit_button(tr("data.save"), type="primary")
+        deleting = delete.form_submit_button(tr("data.delete"))
     if saving:
         _save_edit(base, {**row, **values, "nace": _nace_text(nace) if nace else row.get("nace")}, edited,
                    facilities, taxonomy.units)
     elif deleting:
         ws = state.workspace()
         ok, _, message = _change(lambda: ws.delete_facility(fid, base_version=base.version, author=state.author()),
-                                 refused="Not deleted", show=False)
+                                 refused="data.not_deleted", show=False)
         if not ok:
             _keep_refusal(message)
         st.session_state.pop(EDIT_BASE, None)
         if st.query_params.get("edit") == fid:
             del st.query_params["edit"]
-        _done(f"Deleted facility {fid!r} and its flows.", edit_id=None)
+        _done(tr("data.deleted", id=repr(fid)), edit_id=None)
 
 
 def _save_edit(base: Record, row: dict, edited: pd.DataFrame, facilities: pd.DataFrame, units: dict) -> None:
     fid = base.facility_id
     if row.get("lat") is None or row.get("lon") is None:
-        st.error("Not saved: the facility needs a latitude and a longitude.", icon=":material/error:")
+        st.error(tr("data.needs_place"), icon=":material/error:")
         return
     table = edited.dropna(how="all", subset=["direction", "resource"]).copy()
     table["unit"] = table["resource"].map(lambda r: units.get(r) or None)
     new_flows = [{k: v for k, v in flow.items() if k in FLOW_FIELDS} for flow in table.to_dict("records")]
     problems = _problems(facilities, [{**f, "facility_id": fid} for f in new_flows], row)
     if len(problems):
-        _refuse(f"facility {fid!r}", problems)
+        _refuse(tr("data.the_facility", id=repr(fid)), problems)
         return
     ws = state.workspace()
     ok, change, message = _change(lambda: ws.edit_facility(fid, row, new_flows, base_version=base.version,
-                                                           author=state.author()), refused="Not saved", show=False)
+                                                           author=state.author()), refused="data.not_saved", show=False)
     if not ok:
         _keep_refusal(message)
     st.session_state.pop(EDIT_BASE, None)
-    _done(f"Saved: {change.summary}. The map and shortlist show it now." if change
-          else f"Nothing to save: facility {fid!r} is as it was.")
+    _done(tr("data.saved", change=change.summary) if change else tr("data.unchanged", id=repr(fid)))
 
 
 def _keep_refusal(message: str) -> None:
@@ -510,96 +525,98 @@ def _number(value: object) -> float | None:
 # --- add a flow ----------------------------------------------------------------------------------------------
 
 def _add_flow(facilities: pd.DataFrame) -> None:
-    st.subheader("Add a flow")
+    st.subheader(tr("data.add_flow"))
     taxonomy = load_taxonomy()
     leaves, units = taxonomy.leaves, taxonomy.units
     ids = facilities["facility_id"].dropna().astype(str).tolist()
     names = dict(zip(facilities["facility_id"], facilities["name"]))
-    fid = st.selectbox("Facility", ids, index=None, format_func=lambda f: f"{f} - {_blank(names.get(f))}",
-                       placeholder="Choose the facility (type to search)", key="flow_facility")
+    fid = st.selectbox(tr("data.facility"), ids, index=None, format_func=lambda f: f"{f} - {_blank(names.get(f))}",
+                       placeholder=tr("data.choose_facility"), key="flow_facility")
     a, b = st.columns(2)
-    resource = a.selectbox("Resource", leaves.index.tolist(), index=None, key="flow_resource",
-                           format_func=lambda c: f"{c} - {leaves.at[c, 'label']}", placeholder="Choose the resource")
-    direction = b.radio("Direction", ["supply", "demand"], index=None, horizontal=True, key="flow_direction")
+    lang = state.lang()
+    resource = a.selectbox(tr("data.resource"), leaves.index.tolist(), index=None, key="flow_resource",
+                           format_func=lambda c: f"{c} - {resource_name(c, lang)}",
+                           placeholder=tr("data.choose_resource"))
+    direction = b.radio(tr("data.direction"), ["supply", "demand"], index=None, horizontal=True, key="flow_direction",
+                        format_func=_named("direction"))
     unit = units.get(resource, "") if resource else ""
-    quantity = b.number_input(f"Quantity per year ({unit})" if unit else "Quantity per year", min_value=0.0, value=None,
-                              step=100.0, key="flow_quantity", placeholder="unknown")
-    a.caption(f"Unit: {unit} (follows the resource)" if unit else "The unit follows the resource.")
-    evidence = a.selectbox("Evidence for the quantity", list(EVIDENCE), index=None, format_func=EVIDENCE.get,
-                           key="flow_evidence", placeholder="published or typical")
-    confidential = b.checkbox("Confidential (hidden in the public view)", key="flow_confidential")
-    description = st.text_input("Description", key="flow_description")
-    if not st.button("Add flow", key="add_flow"):
+    quantity = b.number_input(tr("data.quantity_unit", unit=unit) if unit else tr("data.quantity"), min_value=0.0,
+                              value=None, step=100.0, key="flow_quantity", placeholder=tr("data.unknown"))
+    a.caption(tr("data.unit_is", unit=unit) if unit else tr("data.unit_follows"))
+    evidence = a.selectbox(tr("data.evidence"), EVIDENCE, index=None, format_func=_named("evidence"),
+                           key="flow_evidence", placeholder=tr("data.evidence_placeholder"))
+    confidential = b.checkbox(tr("data.confidential"), key="flow_confidential")
+    description = st.text_input(tr("data.description"), key="flow_description")
+    if not st.button(tr("data.add_flow_button"), key="add_flow"):
         return
-    needed = [what for what, value in (("a facility", fid), ("a direction", direction), ("a resource", resource))
-              if value is None]
+    needed = [tr(f"data.needs.{what}") for what, value in (("facility", fid), ("direction", direction),
+                                                            ("resource", resource)) if value is None]
     if needed:
-        st.error(f"Not added: the flow needs {', '.join(needed)}.", icon=":material/error:")
+        st.error(tr("data.flow_needs", needed=", ".join(needed)), icon=":material/error:")
         return
     row = {"facility_id": fid, "direction": direction, "resource": resource, "quantity": quantity, "unit": unit or None,
            "description": description, "confidential": "true" if confidential else "false", "evidence": evidence,
            "source": "added in the app"}
     problems = _problems(facilities, [row], None)
     if len(problems):
-        _refuse(f"the {direction} of {resource}", problems)
+        _refuse(tr("data.the_flow", direction=state.value_name("direction", direction), resource=resource), problems)
         return
     ws = state.workspace()
-    ok, _, _ = _change(lambda: ws.add_flow(row, author=state.author()), refused="Not added")
+    ok, _, _ = _change(lambda: ws.add_flow(row, author=state.author()), refused="data.not_added")
     if ok:
-        _done(f"Saved: added a {direction} of {resource}" + (f" ({unit})" if unit else "")
-              + f" to facility {fid!r} ({_blank(names.get(fid))}).", **NEW_FLOW)
+        _done(tr("data.flow_added", direction=state.value_name("direction", direction), resource=resource,
+                 unit=f" ({unit})" if unit else "", id=repr(fid), name=_blank(names.get(fid))), **NEW_FLOW)
 
 
 # --- road network --------------------------------------------------------------------------------------------
 
 def _road_network(facilities: pd.DataFrame) -> None:
     """Choose, build (with progress) or download the road network; or go back to straight-line estimates."""
-    st.subheader("Road network")
+    st.subheader(tr("roads.title"))
     current = state.network_file()
     if current is not None:
-        st.write(f"In use: {current.name}. Links within it have road distances; click a link on the map "
-                 "for its route.")
-        if st.button("Stop using this road network"):
+        st.write(state.plain(tr("roads.in_use", name=current.name)))
+        if st.button(tr("roads.stop")):
             state.set_network_file(None)
             st.rerun()
     else:
-        st.caption("None loaded: distances are straight-line estimates. Load an OpenStreetMap extract "
-                   "(.osm.pbf, for example from Geofabrik), an .osm/.osm.bz2 or .graphml file, or a .npz built "
-                   "with 'python -m geo network build'.")
-    from_folder, upload, download = st.tabs(["Roads folder", "Upload", "Download (needs internet)"])
+        st.caption(tr("roads.none"))
+    from_folder, upload, download = st.tabs([tr("roads.tab_folder"), tr("roads.tab_upload"), tr("roads.tab_download")])
     with from_folder:
         folder = _roads_folder()
         names = _road_files(folder)
-        st.caption(f"Road-network files in {folder} (set {state.ROADS_ENV} to use another folder); networks built here "
-                   "are kept there too.")
+        st.caption(state.plain(tr("roads.folder", folder=str(folder), env=state.ROADS_ENV)))
         if names:
-            name = st.selectbox("Road-network file", names, key="network_file")
-            if st.button("Load this file"):
+            name = st.selectbox(tr("roads.file"), names, key="network_file")
+            if st.button(tr("roads.load")):
                 _build(name, source=folder / name, within=folder)
         else:
-            st.info("No road-network file there yet: copy one into the folder, upload one or download an area.")
+            st.info(tr("roads.folder_empty"))
     with upload:
-        sent = st.file_uploader("Road-network file", type=ROAD_TYPES, key="upload_network")
-        if sent is not None and st.button("Build from the upload"):
+        sent = st.file_uploader(tr("roads.file"), type=ROAD_TYPES, key="upload_network")
+        if sent is not None and st.button(tr("roads.build_upload")):
             # only the built network is kept (in the roads folder); the uploaded file goes once it is built
             with tempfile.TemporaryDirectory() as scratch:
                 _build(sent.name, source=_saved_upload(sent, Path(scratch) / "upload"))
     with download:
         clusters = sorted(c for c in facilities["cluster"].dropna().unique() if c)
-        cluster = st.selectbox("Area: the facilities of", ["all facilities"] + clusters, key="network_area")
-        chosen = facilities if cluster == "all facilities" else facilities[facilities["cluster"] == cluster]
+        everything, every_label = "", tr("roads.all_facilities")  # every facility (a cluster's name is never empty)
+        cluster = st.selectbox(tr("roads.area"), [everything] + clusters, key="network_area",
+                               format_func=lambda c: c or every_label)
+        chosen = facilities if cluster == everything else facilities[facilities["cluster"] == cluster]
         if chosen.empty:
-            st.info("No valid facility to download the roads around: add one, or correct the problems above.")
+            st.info(tr("roads.no_facility"))
             return
         area = network_area(chosen["lon"].to_numpy(float), chosen["lat"].to_numpy(float))
         size_km2 = area_km2(area)
-        st.caption(f"{len(chosen)} facilities; area {size_km2:,.0f} km2 with a {settings.DOWNLOAD_MARGIN_KM:g} km margin.")
+        lang = state.lang()
+        st.caption(tr("roads.area_size", facilities=state.count(len(chosen), "facility"), km2=number(size_km2, lang),
+                      margin=f"{settings.DOWNLOAD_MARGIN_KM:g}"))
         too_big = size_km2 > settings.DOWNLOAD_MAX_AREA_KM2
         if too_big:
-            st.warning(f"That area is larger than {settings.DOWNLOAD_MAX_AREA_KM2:,.0f} km2, too much for one Overpass "
-                       "download: choose a cluster, or load a regional extract file instead.")
-        if st.button("Download the roads of this area", disabled=too_big):
-            _build(f"{cluster} roads", bbox=area)
+            st.warning(tr("roads.too_big", km2=number(settings.DOWNLOAD_MAX_AREA_KM2, lang)))
+        if st.button(tr("roads.download"), disabled=too_big):
+            _build(f"{cluster or 'all facilities'} roads", bbox=area)
 
 
 def _roads_folder() -> Path:
@@ -648,17 +665,18 @@ def _build(label: str, *, source: Path | None = None, within: Path | None = None
 
     ``within`` confines ``source`` to a folder (see :func:`geo.network.resolve_within`).
     """
-    bar = st.progress(0.0, text=f"{label}: starting ...")
+    bar = st.progress(0.0, text=f"{label}: {tr('stage.start')} ...")
 
     def on_stage(name: str) -> None:
         done = BUILD_STAGES.index(name) if name in BUILD_STAGES else 0
-        bar.progress(done / len(BUILD_STAGES), text=f"{label}: {STAGE_TEXT.get(name, name)} ...")
+        text = tr(f"stage.{name}") if name in STAGES else name
+        bar.progress(done / len(BUILD_STAGES), text=f"{label}: {text} ...")
 
     try:
         network = road_network(source=source, within=within, bbox=bbox, download=bbox is not None, on_stage=on_stage)
     except NetworkError as exc:
         bar.empty()
-        st.error(f"No road network loaded: {_as_known(str(exc), source, label)}")
+        st.error(state.plain(tr("roads.not_loaded", why=_as_known(str(exc), source, label))))
         return
     chosen_npz = within is not None and source is not None and source.name.lower().endswith(".npz")
     target = source if chosen_npz else _roads_folder() / _built_name(label)
@@ -669,26 +687,25 @@ def _build(label: str, *, source: Path | None = None, within: Path | None = None
         except OSError as exc:
             bar.empty()
             reason = exc.strerror or type(exc).__name__
-            st.error(f"No road network loaded: it was built but cannot be kept in {target.parent} ({reason})")
+            st.error(state.plain(tr("roads.not_kept", folder=str(target.parent), reason=reason)))
             return
-    bar.progress(1.0, text=f"{label}: done")
+    bar.progress(1.0, text=f"{label}: {tr('stage.done')}")
     state.set_network_file(target)
-    st.success(f"Road network in use: {network.summary()}")
+    st.success(state.plain(tr("roads.in_use_now", summary=network.summary())))
 
 
-st.title("Data")
+st.title(tr("page.data"))
 _apply_pending()
 workspace = state.workspace()
 dataset, source = state.checked()  # validated, not matched: a change here is quick, the map matches when shown
 facilities, flows = state.tables()
-started = "" if workspace.exists() else " (started from the bundled demo at the first change)"
-st.caption(state.plain(f"In use: {source}. Changes are saved to the workspace {workspace.name}{started}, "
-                       "one at a time, so several people can edit at once."))
+started = "" if workspace.exists() else " " + tr("data.started_from_demo")
+st.caption(state.plain(tr("data.in_use", source=source, workspace=workspace.name, started=started)))
 _flash()
 problems = dataset.report.to_frame()
 if len(problems):
     # rows with errors are left out of the map: say which, rather than drop them silently
-    with st.expander(f"{len(problems)} problems in the data in use (rows with errors are left out)"):
+    with st.expander(tr("data.problems", count=len(problems))):
         st.dataframe(problems, hide_index=True, width="stretch")
 _session_bar()
 _upload(facilities, flows)

@@ -4,7 +4,8 @@
 links one by one (each fitted, highlighted and its two companies labelled)
 and a closing summary, stepped with the buttons, the arrow keys or a
 clicker's PageUp/PageDown, or by clicking a link; ``&theme=dark`` for a dark
-room.
+room. Every text is in the page's language (``?lang=``, :func:`app_pages.state.tr`);
+names and descriptions from the data are shown as text, never as HTML.
 """
 
 from __future__ import annotations
@@ -18,9 +19,12 @@ import streamlit as st
 from streamlit_folium import st_folium
 
 from app_pages import state
-from geo.allocation import allocation_totals, totals_text
+from app_pages.state import tr
+from geo.allocation import allocation_totals
 from geo.distance import great_circle_km
 from geo.errors import GeoError
+from geo.export import column_labels, describe_filters
+from geo.i18n import number, resource_name, resource_names
 from geo.matching import supply_limits_km, supply_reach
 from geo.privacy import select_view
 from geo.routing import Route
@@ -39,9 +43,9 @@ PRESENTING = st.query_params.get("present") == "1"
 #: The presentation's colours: ``?theme=dark`` for a dark room, bright otherwise.
 THEME = "dark" if st.query_params.get("theme") == "dark" else "bright"
 TOP_STEPS = 20
-#: The score's parts shown in a link's panel (0 to 1 each; geo.settings.ScoringWeights weighs them).
-SCORE_PARTS = {"part_co2": "CO2", "part_value": "value", "part_distance": "distance",
-               "part_compatibility": "fit", "part_precedent": "precedent", "confidence": "confidence"}
+#: The score's parts shown in a link's panel (0 to 1 each; geo.settings.ScoringWeights weighs them), each named
+#: by its catalogue key ``part.<column>``.
+SCORE_PARTS = ("part_co2", "part_value", "part_distance", "part_compatibility", "part_precedent", "confidence")
 #: Most links drawn at once: the browser stays responsive with this many (docs/BENCHMARKS.md); the
 #: best-ranked are drawn and the caption says how many more the filters keep.
 MAX_LINKS_DRAWN = 10_000
@@ -64,12 +68,12 @@ def _base(breaks: tuple[float, ...], *, approximate: bool) -> tuple[folium.Map, 
     roads = roads_url(state.network(), state.network_key()) if state.network_file() is not None else None
     offline = offline_urls()
     fmap = base_map(**offline, roads_url=roads, theme=THEME, presenting=PRESENTING)
-    fmap.add_child(legend(breaks, approximate=approximate, compact=PRESENTING))
+    fmap.add_child(legend(breaks, approximate=approximate, compact=PRESENTING, lang=state.lang()))
     fmap.add_child(view_in_url())
     fmap.add_child(report_drawn())
     if PRESENTING:
         fmap.add_child(presentation_keys(next_key=NEXT, previous_key=PREVIOUS))
-    return fmap, repr((breaks, approximate, roads, sorted(offline.items()), THEME, PRESENTING))
+    return fmap, repr((breaks, approximate, roads, sorted(offline.items()), THEME, PRESENTING, state.lang()))
 
 
 # --- the view -----------------------------------------------------------------------
@@ -78,7 +82,7 @@ def _url_view() -> tuple[list[float], int] | None:
     """The view in the URL (centre and zoom), or None. The zoom is read only with a usable centre
     (without one it is not used, and its note would say otherwise)."""
     if "lat" in st.query_params and "lon" in st.query_params:
-        fitted = "the map is fitted to the facilities"
+        fitted = tr("map.url_fitted")
         lat = state.url_number("lat", float("nan"), low=-85.0, high=85.0, instead=fitted)
         lon = state.url_number("lon", float("nan"), low=-180.0, high=180.0, instead=fitted)
         if math.isfinite(lat) and math.isfinite(lon):
@@ -179,20 +183,20 @@ def _presentation(links: pd.DataFrame) -> tuple[pd.Series | None, str]:
     link = None
     if extra is not None and (links["rank"] == extra).any():
         link = links[links["rank"] == extra].iloc[0]
-        heading = f"Link #{extra} (beyond the top {len(top)})"
+        heading = tr("present.beyond", rank=int(extra), top=len(top))
     elif 1 <= step <= len(top):
         link = top.iloc[step - 1]
-        heading = f"Link {step} of {len(top)}"
+        heading = tr("present.step", step=step, top=len(top))
     else:
-        heading = "Industrial symbiosis opportunities" if step == 0 else "Summary"
+        heading = tr("map.title") if step == 0 else tr("present.summary")
     left, middle, theme, right = st.columns([1.1, 6, 1.1, 1.1], vertical_alignment="center")
-    left.button("Previous", key=PREVIOUS, on_click=_go_to, args=(step - 1,), disabled=step <= 0 and extra is None,
-                width="stretch")
+    left.button(tr("present.previous"), key=PREVIOUS, on_click=_go_to, args=(step - 1,),
+                disabled=step <= 0 and extra is None, width="stretch")
     middle.markdown(f"## {state.plain(heading)}")
-    theme.button("Bright" if THEME == "dark" else "Dark", key="present_theme", width="stretch",
-                 help="Colours for a bright or a dark room", on_click=_switch_theme)
-    right.button("Next", key=NEXT, on_click=_go_to, args=(step + 1,), disabled=step > len(top) and extra is None,
-                 width="stretch")
+    theme.button(tr("present.bright" if THEME == "dark" else "present.dark"), key="present_theme", width="stretch",
+                 help=tr("present.theme_help"), on_click=_switch_theme)
+    right.button(tr("present.next"), key=NEXT, on_click=_go_to, args=(step + 1,),
+                 disabled=step > len(top) and extra is None, width="stretch")
     return link, (f"link-{int(link['rank'])}" if link is not None else f"slide-{step}")
 
 
@@ -211,15 +215,17 @@ def _slide_text(loaded: state.Loaded, facilities: pd.DataFrame, links: pd.DataFr
         st.markdown(_table(_numbers(link)))
     elif step == 0:
         countries = sorted(set(top["supply_country"]) | set(top["demand_country"])) if len(top) else []
-        st.markdown(f"The best **{len(top)}** of **{len(links)}** candidate links among "
-                    f"**{len(facilities)}** facilities" + (f" in {', '.join(countries)}" if countries else "") + ".")
-        st.caption(state.plain(f"Data: {loaded.source}. Filters: {_filters_text(filters)}."))
-        st.caption("Next: the right arrow, PageDown or the Next button. Click a link to present it.")
+        where = tr("present.in_countries", countries=", ".join(countries)) if countries else ""
+        st.markdown(tr("present.title_text", top=len(top), links=len(links), facilities=len(facilities), where=where))
+        st.caption(state.plain(tr("present.data_filters", source=loaded.source,
+                                  filters=describe_filters(filters, lang=state.lang()))))
+        st.caption(tr("present.keys_help"))
     else:
-        st.markdown(f"**{len(top)} links presented** (of {len(links)} the filters keep).")
+        st.markdown(tr("present.summary_text", top=len(top), links=len(links)))
         st.markdown(state.plain(_totals(top)))
         groups = resource_group(top["resource"]).value_counts() if len(top) else pd.Series(dtype=int)
-        st.markdown(_table({group: f"{count} link{'s' if count != 1 else ''}" for group, count in groups.items()}))
+        st.markdown(_table({resource_name(group, state.lang()): state.count(int(n), "link")
+                            for group, n in groups.items()}))
 
 
 def _table(rows: dict[str, str]) -> str:
@@ -230,26 +236,14 @@ def _table(rows: dict[str, str]) -> str:
 def _totals(links: pd.DataFrame) -> str:
     """The presented links' yearly totals, each supply and demand counted once (figures a view hides left out)."""
     if links.empty:
-        return "No links to total."
+        return tr("present.no_totals")
     try:
-        text = totals_text(allocation_totals(links).iloc[0])
+        text = state.totals_text(allocation_totals(links).iloc[0])
     except (GeoError, KeyError):
-        return "The totals cannot be given for these links."
+        return tr("present.totals_unknown")
     hidden = int(links["allocated_quantity"].isna().sum()) if "allocated_quantity" in links else 0
-    return f"Together: {text}." + (f" {hidden} links without figures in this view are not counted." if hidden else "")
-
-
-def _filters_text(filters: Filters) -> str:
-    parts = [f"{name} {', '.join(chosen)}" for name, chosen in
-             (("countries", filters.countries), ("clusters", filters.clusters),
-              ("resource groups", filters.groups), ("bases", filters.bases)) if chosen]
-    if filters.min_score:
-        parts.append(f"score at least {filters.min_score:g}")
-    if filters.max_km:
-        parts.append(f"at most {filters.max_km:g} km")
-    if filters.search.strip():
-        parts.append(f"facilities matching '{filters.search.strip()}'")
-    return "; ".join(parts) or "none"
+    return tr("present.together", totals=text) + (" " + tr("present.hidden", links=state.count(hidden, "link"))
+                                                   if hidden else "")
 
 
 # --- the layers ---------------------------------------------------------------------
@@ -259,7 +253,9 @@ def _features(key: str, _facilities: pd.DataFrame, _links: pd.DataFrame,
               breaks: tuple[float, ...]) -> tuple[dict, dict]:  # noqa: ARG001
     """GeoJSON of the facilities and the drawn links, cached per data version, filters and view (``key``),
     so that a click (a rerun) does not rebuild thousands of features."""
-    return facility_features(_facilities), link_features(_links.head(MAX_LINKS_DRAWN), breaks=breaks)
+    lang = state.lang()
+    return (facility_features(_facilities, lang=lang),
+            link_features(_links.head(MAX_LINKS_DRAWN), breaks=breaks, lang=lang))
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
@@ -267,7 +263,7 @@ def _reach(key: str, _facilities: pd.DataFrame, _flows: pd.DataFrame, _filters: 
     """Reach circles of the suppliers shown, from the supply flows the filters and the view keep,
     cached like :func:`_features`."""
     reach = supply_reach(_facilities, select_flows(_flows, _filters), load_taxonomy())
-    return reach_features(reach, max_km=_filters.max_km)
+    return reach_features(reach, max_km=_filters.max_km, lang=state.lang())
 
 
 def _presented(link: pd.Series, link_data: dict, breaks: tuple[float, ...], slide: str) -> folium.FeatureGroup:
@@ -275,9 +271,10 @@ def _presented(link: pd.Series, link_data: dict, breaks: tuple[float, ...], slid
     rank = int(link["rank"])
     feature = next((f for f in link_data["features"] if f["properties"]["rank"] == rank), None)
     if feature is None:  # beyond the links drawn
-        feature = link_features(link.to_frame().T.infer_objects(), breaks=breaks)["features"][0]
+        feature = link_features(link.to_frame().T.infer_objects(), breaks=breaks, lang=state.lang())["features"][0]
     return presented_layer(feature, supplier=link["supply_name"], receiver=link["demand_name"],
-                           key=f"{state.data_key()}|{slide}", theme=THEME)
+                           key=f"{state.data_key()}|{slide}", theme=THEME,
+                           roles=(tr("role.supplier"), tr("role.receiver")))
 
 
 def _map_drawn() -> bool:
@@ -292,16 +289,14 @@ def _sidebar(loaded: state.Loaded, reach_data: dict | None) -> None:
     same time as the map's and delay it by most of a second (docs/BENCHMARKS.md). Until then, a button
     shows them at once (should the map never say it is drawn)."""
     if _map_drawn():
+        state.language_selector()
         state.filter_widgets(loaded)
-        st.sidebar.toggle("Reach of supplies", key="f_reach",
-                          help="A circle around each supplier for each resource group it supplies: how far "
-                               "that resource may travel (its maximum distance, by road; the straight-line "
-                               "circle is an upper bound).")
+        st.sidebar.toggle(tr("map.reach"), key="f_reach", help=tr("map.reach_help"))
         if reach_data is not None:
             st.sidebar.markdown(reach_legend(reach_data), unsafe_allow_html=True)  # fixed markup, labels escaped
     else:
-        st.sidebar.caption("The filters appear once the map is drawn.")
-        st.sidebar.button("Show the filters now", key="show_filters",
+        st.sidebar.caption(tr("map.filters_follow"))
+        st.sidebar.button(tr("map.show_filters"), key="show_filters",
                           on_click=lambda: st.session_state.update(_map_drawn=True))
 
 
@@ -337,23 +332,38 @@ def _approximate(link: pd.Series) -> bool:
 
 
 def _distance_text(link: pd.Series) -> str:
+    lang = state.lang()
+    source = state.value_name("distance_source", link["distance_source"])
     if _approximate(link):
-        return f"about {link['distance_km']:.0f} km ({link['distance_source']})"
-    return f"{link['distance_km']:.1f} km ({link['distance_source']})"
+        return tr("link.distance_about", km=number(link["distance_km"], lang), source=source)
+    return tr("link.distance", km=number(link["distance_km"], lang, decimals=1), source=source)
 
 
 def _numbers(link: pd.Series) -> dict[str, str]:
     """A link's figures as the panel lists them (plain text)."""
-    co2, value = link.get("co2_saved_t_per_yr"), link.get("value_eur_per_yr")
-    numbers = {"Score": f"{link['score']:.0f} of 100", "Resource": link["resource"],
-               "Quantity": link.get("quantity_range") or f"{link['quantity']:,.0f} {link['unit']}",
-               "Distance": _distance_text(link),
-               "CO2 saved": f"{co2:,.0f} t/yr" if pd.notna(co2) else "-",
-               "Net value": f"{value:,.0f} EUR/yr" if pd.notna(value) else "-",
-               "Status": str(link.get("status") or "-")}
+    lang = state.lang()
+    co2, value, quantity = link.get("co2_saved_t_per_yr"), link.get("value_eur_per_yr"), link.get("quantity")
+    if link.get("quantity_range"):
+        amount = link["quantity_range"]
+    elif pd.notna(quantity):
+        amount = f"{number(quantity, lang)} {link['unit']}"
+    else:
+        amount = tr("link.not_stated")
+    numbers = {tr("link.score"): tr("link.score_of", score=number(link["score"], lang)),
+               tr("col.resource"): resource_name(link["resource"], lang),
+               tr("col.quantity"): amount,
+               tr("link.distance_label"): _distance_text(link),
+               tr("link.co2_saved"): f"{number(co2, lang)} t/yr" if pd.notna(co2) else "-",
+               tr("link.net_value"): f"{number(value, lang)} EUR/yr" if pd.notna(value) else "-",
+               tr("col.status"): state.value_name("status", link.get("status") or "-")}
     if _approximate(link):
-        numbers["Places"] = (f"approximate: grid cells of {link['supply_cell_km']:.0f} km (supplier) and "
-                             f"{link['demand_cell_km']:.0f} km (receiver)")
+        numbers[tr("link.places")] = tr("link.places_text", supplier=number(link["supply_cell_km"], lang),
+                                        receiver=number(link["demand_cell_km"], lang))
+    for column, kind in (("supply_precision", "precision_short"), ("demand_precision", "precision_short"),
+                         ("supply_evidence", "evidence"), ("demand_evidence", "evidence")):
+        value = _text(link.get(column)).strip()
+        if value:  # where the data says how exact a place or a quantity is (issue 14)
+            numbers[tr(f"col.{column}")] = state.value_name(kind, value)
     return numbers
 
 
@@ -361,7 +371,7 @@ def _panel(clicked: dict | None, loaded: state.Loaded, facilities: pd.DataFrame,
            filters: Filters, road: Route | None) -> None:
     """Details of the clicked facility or link, as plain text and tables (never as HTML)."""
     if not clicked or "properties" not in clicked:
-        st.caption("Click a facility or a link on the map for its details.")
+        st.caption(tr("panel.click"))
         return
     props = clicked["properties"]
     if "rank" in props:
@@ -369,12 +379,12 @@ def _panel(clicked: dict | None, loaded: state.Loaded, facilities: pd.DataFrame,
         if chosen.empty:
             return
         link = chosen.iloc[0]
-        st.subheader(f"Link #{int(link['rank'])}")
+        st.subheader(tr("panel.link", rank=int(link["rank"])))
         st.text(link["why"])
         numbers = _numbers(link)
-        numbers |= {f"Score part: {label}": f"{float(link[column]):.2f}" for column, label in SCORE_PARTS.items()
-                    if pd.notna(link.get(column))}
-        st.dataframe(pd.DataFrame({"": list(numbers), "value": list(numbers.values())}), hide_index=True)
+        numbers |= {tr("panel.score_part", part=tr(f"part.{column}")): number(link[column], state.lang(), decimals=2)
+                    for column in SCORE_PARTS if pd.notna(link.get(column))}
+        st.dataframe(pd.DataFrame({"": list(numbers), tr("panel.value"): list(numbers.values())}), hide_index=True)
         _route_text(road)
         return
     chosen = facilities[facilities["facility_id"] == props.get("facility_id")]
@@ -383,24 +393,60 @@ def _panel(clicked: dict | None, loaded: state.Loaded, facilities: pd.DataFrame,
     fac = chosen.iloc[0]
     view = filters.view
     st.subheader(state.plain(fac["name"]))
-    st.text(f"{fac['nace']} | {fac['cluster']} | {fac['country']}")
+    st.text(" | ".join(_text(fac.get(c)) for c in ("nace", "cluster", "country")))
+    _where_from(fac, view)
     if view == "screen":  # ids are pseudonyms here, and flows would give names and quantities away
-        st.caption("A public screen shows no flows or quantities.")
+        st.caption(tr("panel.screen_no_flows"))
     else:
         own = loaded.flows[loaded.flows["facility_id"] == fac["facility_id"]]
         if view != "full":  # the public views list public flows only, and do not count the others
             own = own[~own["confidential"].astype(bool)]
-        st.dataframe(own[["direction", "resource", "quantity", "unit", "basis", "description"]], hide_index=True)
+        st.dataframe(_flow_table(own), hide_index=True, column_config=column_labels(state.lang()))
     partners = links[(links["supply_facility_id"] == fac["facility_id"]) | (links["demand_facility_id"] == fac["facility_id"])]
-    st.markdown("**Ranked partners**")
+    st.markdown(f"**{tr('panel.partners')}**")
     if partners.empty:
         if view != "screen":  # the screen's ids are pseudonyms: its flows cannot be looked up, nor told
             st.info(_why_no_partners(fac["facility_id"], loaded, filters), icon=":material/help:")
     else:
-        st.dataframe(partners[["rank", "score", "supply_name", "demand_name", "resource", "distance_km"]],
-                     hide_index=True)
+        shown = partners[["rank", "score", "supply_name", "demand_name", "resource", "distance_km"]]
+        st.dataframe(shown.assign(resource=resource_names(shown["resource"], state.lang())), hide_index=True,
+                     column_config=column_labels(state.lang()))
     if not PRESENTING and view != "screen":
-        st.page_link("app_pages/data.py", label="Edit this facility", query_params={"edit": fac["facility_id"]})
+        st.page_link("app_pages/data.py", label=tr("panel.edit"), query_params={"edit": fac["facility_id"]})
+
+
+def _text(value: object) -> str:
+    return "" if value is None or (isinstance(value, float) and math.isnan(value)) else str(value)
+
+
+#: Columns of a facility's flows in its panel (where the data has them).
+FLOW_COLUMNS = ("direction", "resource", "quantity", "unit", "basis", "evidence", "source", "description")
+
+
+def _where_from(fac: pd.Series, view: str) -> None:
+    """How exact the facility's point is (``precision``) and, outside the public screen, its sources: plain text."""
+    precision = _text(fac.get("precision")).strip().lower()
+    lines = []
+    if precision:
+        lines.append(tr("panel.precision", precision=state.value_name("precision", precision)))
+    if view != "screen" and _text(fac.get("source")).strip():
+        lines.append(tr("panel.source", source=_text(fac.get("source")).strip()))
+    if lines:
+        st.caption(state.plain("\n\n".join(lines)))
+
+
+def _flow_table(flows: pd.DataFrame) -> pd.DataFrame:
+    """A facility's flows as its panel lists them: directions, resources and evidence in words (the engine's
+    column names, which the table's column labels translate)."""
+    table = flows[[c for c in FLOW_COLUMNS if c in flows]].copy()
+    lang = state.lang()
+    if "resource" in table:
+        table["resource"] = resource_names(table["resource"], lang)
+    for column in ("direction", "basis", "evidence"):
+        if column in table:
+            table[column] = table[column].map(lambda v: state.value_name(column, v) if isinstance(v, str) and v
+                                               else "")
+    return table
 
 
 def _why_no_partners(facility_id: str, loaded: state.Loaded, filters: Filters) -> str:
@@ -413,17 +459,16 @@ def _why_no_partners(facility_id: str, loaded: state.Loaded, filters: Filters) -
         flows = flows[~flows["confidential"].astype(bool)]
     own = flows[flows["facility_id"] == facility_id]
     if own.empty:
-        return ("No partners: it has no supply or demand recorded (nor any typical of its sector), so there is "
-                "nothing to match. Its flows can be added on the Data page.")
+        return tr("why.no_flows")
     every = loaded.links[(loaded.links["supply_facility_id"] == facility_id)
                          | (loaded.links["demand_facility_id"] == facility_id)]
     if public:
         every = every[~every["confidential"].astype(bool)]
     if len(every):
-        return (f"No partners shown: its {len(every)} candidate link{'s' if len(every) != 1 else ''} "
-                f"{'are' if len(every) != 1 else 'is'} hidden by the filters ({_filters_text(filters)}).")
+        return tr("why.hidden", links=state.count(len(every), "link"),
+                  filters=describe_filters(filters, lang=state.lang()))
     reasons = [_flow_reason(flow, flows, loaded.facilities) for flow in own.head(6).itertuples(index=False)]
-    return "No partners. " + " ".join(reasons)
+    return tr("why.none") + " " + " ".join(reasons)
 
 
 def _flow_reason(flow, flows: pd.DataFrame, facilities: pd.DataFrame) -> str:
@@ -433,15 +478,14 @@ def _flow_reason(flow, flows: pd.DataFrame, facilities: pd.DataFrame) -> str:
     if flow.direction == "supply":
         wanted = set(pairs.loc[pairs["supply_resource"] == flow.resource, "demand_resource"])
         other = flows[(flows["direction"] == "demand") & flows["resource"].isin(wanted)]
-        need, verb = "needs", "supplies"
     else:
         wanted = set(pairs.loc[pairs["demand_resource"] == flow.resource, "supply_resource"])
         other = flows[(flows["direction"] == "supply") & flows["resource"].isin(wanted)]
-        need, verb = "supplies", "needs"
     other = other[other["facility_id"] != flow.facility_id]
-    label = f"It {verb} {flow.resource}"
+    side = "supply" if flow.direction == "supply" else "demand"  # the catalogue words each case from this side
+    resource = resource_name(flow.resource, state.lang())
     if other.empty:
-        return f"{label}, and no other facility in the data {need} it."
+        return tr(f"why.{side}.nobody", resource=resource)
     places = facilities.drop_duplicates("facility_id").set_index("facility_id")[["lon", "lat"]]
     here = places.loc[flow.facility_id]
     there = places.reindex(other["facility_id"])
@@ -452,24 +496,25 @@ def _flow_reason(flow, flows: pd.DataFrame, facilities: pd.DataFrame) -> str:
     limit = np.full(len(other), limits[0]) if flow.direction == "supply" else limits
     nearest = int(np.nanargmin(km)) if np.isfinite(km).any() else None
     if nearest is None:
-        return f"{label}; the facilities that {need.rstrip('s')} it have no usable place."
+        return tr(f"why.{side}.no_place", resource=resource)
+    lang = state.lang()
     if km[nearest] > limit[nearest]:
-        return (f"{label}; the nearest facility that {need} it is {km[nearest]:,.0f} km away in a straight line, "
-                f"beyond the {limit[nearest]:,.0f} km it may travel.")
-    return (f"{label}; a facility that {need} it lies within reach ({km[nearest]:,.0f} km), but the match left "
-            "the pair out (for instance two plants of one site or operator, or a pair that would save nothing).")
+        return tr(f"why.{side}.too_far", resource=resource, km=number(km[nearest], lang),
+                  limit=number(limit[nearest], lang))
+    return tr(f"why.{side}.left_out", resource=resource, km=number(km[nearest], lang))
 
 
 def _route_text(road: Route | None) -> None:
+    lang = state.lang()
     if state.network_file() is None:
-        st.caption("Load a road network on the Data page to see the road route of a link.")
+        st.caption(tr("route.load"))
     elif road is None:
         return
     elif road.geometry is None:
-        st.caption(f"No road route: {road.reason}.")
+        st.caption(state.plain(tr("route.none", reason=road.reason)))
     else:
-        st.markdown(f"**Road route** (dashed red on the map): {road.distance_km:.1f} km, "
-                    f"about {road.travel_time_min:.0f} min by truck.")
+        st.markdown(tr("route.text", km=number(road.distance_km, lang, decimals=1),
+                       minutes=number(road.travel_time_min, lang)))
 
 
 # --- the page -----------------------------------------------------------------------
@@ -483,12 +528,10 @@ if PRESENTING:
     _present_style()
     shown, slide = _presentation(links)
 else:
-    st.title("Industrial symbiosis opportunities")
-    roads = f" Road distances from {loaded.network}." if loaded.network else " Distances are straight-line estimates."
-    drawn = (f" The map draws the best {MAX_LINKS_DRAWN:,}; narrow the filters to see the others."
-             if len(links) > MAX_LINKS_DRAWN else "")
-    st.caption(f"{len(facilities)} facilities and {len(links)} candidate links shown, from {loaded.source}.{roads}"
-               f"{drawn}")
+    st.title(tr("map.title"))
+    roads = " " + (tr("map.roads", network=loaded.network) if loaded.network else tr("map.estimates"))
+    drawn = " " + tr("map.drawn_best", count=MAX_LINKS_DRAWN) if len(links) > MAX_LINKS_DRAWN else ""
+    st.caption(tr("map.caption", facilities=len(facilities), links=len(links), source=loaded.source) + roads + drawn)
     shown = _clicked_link(links, _clicked())
 
 url_view = _url_view()  # read before the notes on the URL's values are shown
@@ -496,15 +539,18 @@ state.show_url_notes()
 state.show_left_out(loaded, filters.view)
 fmap, base = _base(loaded.score_breaks, approximate=filters.view != "full")
 road = _route(shown)
-key = f"{state.data_key()}|{filters}"
+key = f"{state.data_key()}|{filters}|{state.lang()}"  # the features carry texts in the language
 facility_data, link_data = _features(key, facilities, links, loaded.score_breaks)
 reach_data = _reach(key, facilities, loaded.flows, filters) if state.switch_in_url("f_reach", "reach") else None
 presenting_link = PRESENTING and shown is not None
-layers = [link_layer(link_data, opacity=0.3 if presenting_link else 0.85), facility_layer(facility_data)]
+lang = state.lang()
+layers = [link_layer(link_data, opacity=0.3 if presenting_link else 0.85, lang=lang),
+          facility_layer(facility_data, lang=lang)]
 if road is not None and road.geometry is not None:
-    layers.insert(1, route_layer(road.geometry, label=f"Road route: {road.distance_km:.1f} km"))
+    layers.insert(1, route_layer(road.geometry, label=tr("route.label", km=number(road.distance_km, lang, decimals=1)),
+                                 name=tr("layer.route")))
 if reach_data is not None:
-    layers.insert(0, reach_layer(reach_data))
+    layers.insert(0, reach_layer(reach_data, name=tr("layer.reach")))
 if presenting_link:
     layers.append(_presented(shown, link_data, loaded.score_breaks, slide))
     center, zoom = None, None

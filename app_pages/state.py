@@ -4,6 +4,11 @@ Caching lives here, in the app layer only: the match is cached with
 ``st.cache_data`` per version of the data (the workspace's data key, which
 changes with every change to it, or the demo files' size and modification
 time), so an edit of the workspace is picked up at once by every session.
+A match that runs shows a progress bar, removed when it is done.
+
+The language of the pages (:func:`lang`) comes from ``?lang=`` or the
+sidebar's selector and stays in the URL from page to page; :func:`tr` gives a
+text of the catalogue (:mod:`geo.i18n`) in it.
 """
 
 from __future__ import annotations
@@ -20,9 +25,11 @@ import pandas as pd
 import streamlit as st
 
 from geo.dataset import facility_roles, load_dataset
+from geo.export import significant
+from geo.i18n import DEFAULT, language, language_name, languages, number, resource_name, t, word
 from geo.schema import Dataset
 from geo.network import RoadNetwork, road_network
-from geo.pipeline import match
+from geo.pipeline import MATCH_STAGES, match
 from geo.routing import Route, route
 from geo.privacy import public_facilities, public_links
 from geo.selection import Filters, select_facilities, select_links
@@ -39,8 +46,8 @@ NETWORK_ENV = "SYMBIOSIS_NETWORK"
 #: Folder the Data page offers road-network files from and keeps built ones in
 #: (default: ``roads/`` beside the workspace).
 ROADS_ENV = "SYMBIOSIS_ROADS_DIR"
-VIEWS = {"public": "Hide confidential flows", "screen": "Public screen: hide all names and quantities",
-         "full": "Show everything (internal use)"}
+#: The views of the data (geo.privacy), each named by its catalogue key ``view.<name>``.
+VIEWS = ("public", "screen", "full")
 
 
 @dataclass
@@ -87,7 +94,7 @@ def start_workspace() -> None:
     """Start the workspace from the bundled demo before the first change, unless it exists."""
     ws = workspace()
     if not ws.exists():
-        ws.create(*_demo_tables(), author=author(), source="the bundled demo")
+        ws.create(*_demo_tables(), author=author(), source="the bundled demo")  # the journal's words, in English
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
@@ -140,8 +147,7 @@ def set_network_file(path: Path | None) -> None:
     target.write_text(json.dumps({"network": str(path) if path else None}), encoding="utf-8")
 
 
-@st.cache_resource(show_spinner="Loading the road network (built once, then read from the cache) ...",
-                   max_entries=2)
+@st.cache_resource(show_spinner=False, max_entries=2)
 def _network(path: str, key: str) -> RoadNetwork:  # noqa: ARG001 - key is the cache key
     """The road network of a file, shared by every session.
 
@@ -152,9 +158,12 @@ def _network(path: str, key: str) -> RoadNetwork:  # noqa: ARG001 - key is the c
 
 
 def network() -> RoadNetwork | None:
-    """The loaded road network, or None."""
+    """The loaded road network, or None (a spinner says so while it loads, past half a second)."""
     path = network_file()
-    return _network(str(path), _file_key([path])) if path is not None else None
+    if path is None:
+        return None
+    with st.spinner(tr("spinner.network")):
+        return _network(str(path), _file_key([path]))
 
 
 @st.cache_data(max_entries=512, show_spinner=False)
@@ -170,7 +179,7 @@ def network_key() -> str:
 
 # --- the data and its match -----------------------------------------------------
 
-@st.cache_data(show_spinner="Checking the data ...", max_entries=8)
+@st.cache_data(show_spinner=False, max_entries=8)
 def _dataset(key: str, location: str | None) -> tuple[Dataset, str]:  # noqa: ARG001 - key
     """The data validated (the workspace's, or the demo's when location is None), and its name."""
     if location is not None:
@@ -183,14 +192,22 @@ def _dataset(key: str, location: str | None) -> tuple[Dataset, str]:  # noqa: AR
 def checked() -> tuple[Dataset, str]:
     """The data in use, validated but not matched (cheap after a change: the Data page needs no match)."""
     location, files, _ = _version()
-    return _dataset(files, location)
+    with st.spinner(tr("spinner.checking")):
+        return _dataset(files, location)
 
 
-@st.cache_data(show_spinner="Matching supply and demand ...", max_entries=8)
-def _load(key: str, location: str | None, network_key: str) -> Loaded:  # noqa: ARG001 - keys
+@st.cache_data(show_spinner=False, max_entries=8)
+def _load(key: str, location: str | None, network_key: str, _roads: RoadNetwork | None,  # noqa: ARG001 - keys
+          _lang: str) -> Loaded:
+    """The data and its match, with a progress bar while it runs (``_roads`` and ``_lang`` are not part of the
+    key: ``network_key`` names the roads, and the language only words the bar, which is gone when done)."""
     dataset, name = _dataset(key, location)
-    roads = network() if network_key else None
-    result = match(dataset, infer=True, network=roads)
+    roads = _roads if network_key else None
+    bar = MatchProgress(_lang)
+    try:
+        result = match(dataset, infer=True, network=roads, on_progress=bar)
+    finally:
+        bar.done()
     fac = pd.DataFrame(dataset.facilities.drop(columns="geometry"))
     fac["role"] = facility_roles(fac, result.flows)
     problems = dataset.report.to_frame()
@@ -216,7 +233,40 @@ def data_key() -> str:
 def data() -> Loaded:
     """The current data and its links (cached per version of the data and of the road network)."""
     location, files, roads = _version()
-    return _load(files, location, roads)
+    return _load(files, location, roads, network() if roads else None, lang())
+
+
+class MatchProgress:
+    """A progress bar for :func:`geo.pipeline.match`'s ``on_progress``: made at the first report, its text the
+    stage (in the page's language), its length the share of the stages done; :meth:`done` removes it.
+
+    Each stage of :data:`geo.pipeline.MATCH_STAGES` counts as an equal part of the bar; the bar is
+    redrawn only when it moves by a whole per cent, so a match of many batches sends few updates.
+    """
+
+    def __init__(self, lang: str) -> None:
+        self.lang = lang
+        self.bar = None
+        self.shown = -1
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        index = MATCH_STAGES.index(stage) if stage in MATCH_STAGES else 0
+        share = (index + (done / total if total else 1.0)) / len(MATCH_STAGES)
+        percent = min(max(int(share * 100), 0), 100)
+        if percent == self.shown:
+            return
+        self.shown = percent
+        text = t(f"progress.{stage}", self.lang) if stage in MATCH_STAGES else stage
+        if self.bar is None:
+            self.bar = st.progress(percent, text=text)
+        else:
+            self.bar.progress(percent, text=text)
+
+    def done(self) -> None:
+        """Remove the bar (the match is over, or failed)."""
+        if self.bar is not None:
+            self.bar.empty()
+            self.bar = None
 
 
 # --- filters in the URL ---------------------------------------------------------
@@ -284,7 +334,8 @@ def url_number(name: str, default: float, *, low: float, high: float, instead: s
     URL a user pasted, and the address then holds the value used (an ignored
     one is removed), so the note is shown once and a copied URL is clean.
     ``instead`` says what happens when the value is ignored, where the
-    default is no number to name (the map's view is fitted to the facilities).
+    default is no number to name (the map's view is fitted to the facilities),
+    in the page's language.
     """
     text = st.query_params.get(name)
     if text in (None, ""):
@@ -294,12 +345,14 @@ def url_number(name: str, default: float, *, low: float, high: float, instead: s
     except ValueError:
         value = float("nan")
     if not math.isfinite(value):
-        _note(f"{name}={text!r} in the address is not a number; {instead or _short(default) + ' is used'}.")
+        _note(tr("url.not_a_number", name=name, value=repr(text),
+                 instead=instead or tr("url.used", value=_short(default))))
         del st.query_params[name]
         return default
     clamped = min(max(value, low), high)
     if clamped != value:
-        _note(f"{name}={text} in the address is outside {_short(low)}-{_short(high)}; {_short(clamped)} is used.")
+        _note(tr("url.out_of_range", name=name, value=text, low=_short(low), high=_short(high),
+                 instead=tr("url.used", value=_short(clamped))))
         st.query_params[name] = _short(clamped)
     return clamped
 
@@ -336,29 +389,27 @@ def show_left_out(loaded: Loaded, view: str) -> None:
     flows = len(skipped) - len(facilities)
     parts = []
     if len(facilities):
-        named = [] if view == "screen" else [f"{_record(rec.facility_id)} (row {rec.row}, {rec.reason})"
+        named = [] if view == "screen" else [tr("left_out.named", id=_record(rec.facility_id), row=rec.row,
+                                                reason=rec.reason)
                                              for rec in facilities.head(LEFT_OUT_NAMED).itertuples()]
         if named and len(facilities) > len(named):
-            named.append(f"and {len(facilities) - len(named):,} more")
-        parts.append(f"{_count(len(facilities), 'facility', 'facilities')} left out because of an error"
+            named.append(tr("left_out.more", count=len(facilities) - len(named)))
+        parts.append(tr("left_out.facilities", facilities=count(len(facilities), "facility"))
                      + (": " + "; ".join(named) if named else "") + ".")
     if flows:
-        why = "as well" if len(facilities) else "because of an error"
-        parts.append(f"{_count(flows, 'flow', 'flows')} left out {why}.")
-    parts.append("The Data page lists every problem.")
+        parts.append(tr("left_out.flows_too" if len(facilities) else "left_out.flows", flows=count(flows, "flow")))
+    parts.append(tr("left_out.see_data"))
     st.warning(plain(" ".join(parts)), icon=":material/error:")
 
 
-def _count(n: int, one: str, many: str) -> str:
-    return f"{n:,} {one if n == 1 else many}"
+def count(n: int, noun: str) -> str:
+    """``'1 facility'``, ``'3 facilities'``, in the page's language (keys ``count.<noun>.one`` and ``.many``)."""
+    return tr(f"count.{noun}.{'one' if n == 1 else 'many'}", n=int(n))
 
 
 def _record(facility_id: object) -> str:
     """A left-out facility's id, or a stand-in for one that has none (its row is named beside it)."""
-    return facility_id if isinstance(facility_id, str) and facility_id.strip() else "a facility without id"
-
-
-_LABELS = {"country": "Country", "cluster": "Cluster", "group": "Resource group", "basis": "Basis"}
+    return facility_id if isinstance(facility_id, str) and facility_id.strip() else tr("left_out.no_id")
 
 
 def _options(fac: pd.DataFrame, links: pd.DataFrame) -> dict[str, list[str]]:
@@ -398,15 +449,79 @@ def filter_widgets(loaded: Loaded) -> Filters:
     """The sidebar filters (their values from :func:`filters`); returns the filters in force."""
     chosen = filters(loaded)
     bar = st.sidebar
-    bar.header("Filters")
+    bar.header(tr("filters.header"))
+    code = lang()  # fixed in the format functions: a widget may call them after the run
+    shown = {"group": lambda g: resource_name(g, code), "basis": lambda b: word("basis", b, code)}
     for name, choices in loaded.options.items():
-        bar.multiselect(_LABELS[name], choices, key=f"f_{name}", placeholder="All", on_change=_changed)
-    bar.slider("Minimum score", 0.0, 100.0, step=5.0, key="f_min_score", on_change=_changed)
-    bar.number_input("Maximum distance, km (0 = no limit)", min_value=0.0, step=5.0, key="f_max_km",
-                     on_change=_changed)
-    bar.text_input("Find a facility", key="f_search", placeholder="name or id", on_change=_changed)
-    bar.radio("View", list(VIEWS), format_func=VIEWS.get, key="f_view", on_change=_changed)
+        bar.multiselect(tr(f"filters.{name}"), choices, key=f"f_{name}", placeholder=tr("filters.all"),
+                        on_change=_changed, format_func=shown.get(name, str))
+    bar.slider(tr("filters.min_score"), 0.0, 100.0, step=5.0, key="f_min_score", on_change=_changed)
+    bar.number_input(tr("filters.max_km"), min_value=0.0, step=5.0, key="f_max_km", on_change=_changed)
+    bar.text_input(tr("filters.search"), key="f_search", placeholder=tr("filters.search_placeholder"),
+                   on_change=_changed)
+    views = {view: view_name(view) for view in VIEWS}
+    bar.radio(tr("filters.view"), list(VIEWS), format_func=views.get, key="f_view", on_change=_changed)
     return chosen
+
+
+def view_name(view: str) -> str:
+    """A view's name in the page's language."""
+    return tr(f"view.{view}")
+
+
+def value_name(kind: str, value: object) -> str:
+    """A coded value in words (``status.new``, ``basis.inferred``, ``distance_source.road``, ...): the
+    catalogue's text where it has one, else the value as it is."""
+    return word(kind, value, lang())
+
+
+def totals_text(totals: pd.Series) -> str:
+    """One row of :func:`geo.allocation.allocation_totals` in words, in the page's language: what the links
+    carry a year, in how many links, and the CO2 and money saved (figures to two significant digits)."""
+    amounts = [f"{_approx(totals[column])} {unit}" for column, unit in
+               (("quantity_t_per_yr", "t/yr"), ("quantity_mwh_per_yr", "MWh/yr"), ("quantity_m3_per_yr", "m3/yr"))
+               if totals.get(column, 0) > 0]
+    if not amounts:
+        return tr("totals.nothing")
+    moved = amounts[0] if len(amounts) == 1 else tr("totals.and", first=", ".join(amounts[:-1]), last=amounts[-1])
+    return tr("totals.text", moved=moved, links=count(int(totals["links"]), "link"),
+              co2=_approx(totals["co2_saved_t_per_yr"]), eur=_approx(totals["value_eur_per_yr"]))
+
+
+def _approx(value: float) -> str:
+    return number(float(significant([value], 2)[0]), lang())
+
+
+# --- the language -------------------------------------------------------------------
+
+#: Session key, owned by no widget, of the language in force; and the key of the selector's widget.
+_LANG, LANG_WIDGET = "_lang", "lang_select"
+
+
+def lang() -> str:
+    """The language of the pages: from ``?lang=`` on a session's first run, then the selector's choice; kept in
+    the URL (left out for English), so a copied address opens in it and a change of page keeps it."""
+    if _LANG not in st.session_state:
+        st.session_state[_LANG] = language(st.query_params.get("lang"))
+    code = st.session_state[_LANG]
+    _set_query("lang", None if code == DEFAULT else code)
+    return code
+
+
+def tr(key: str, **values: object) -> str:
+    """The catalogue's text of ``key`` in the page's language (:func:`geo.i18n.t`)."""
+    return t(key, lang(), **values)
+
+
+def language_selector() -> None:
+    """The language selector in the sidebar; a choice takes effect on the run it starts."""
+    st.session_state[LANG_WIDGET] = lang()
+    st.sidebar.selectbox(tr("sidebar.language"), languages(), format_func=language_name, key=LANG_WIDGET,
+                         on_change=_language_chosen)
+
+
+def _language_chosen() -> None:
+    st.session_state[_LANG] = st.session_state[LANG_WIDGET]
 
 
 def _write_url(filters: Filters) -> None:

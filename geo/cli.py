@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,12 +21,15 @@ from geo.allocation import totals_text
 from geo.dataset import load_dataset
 from geo.errors import GeoError, InputError, NetworkError
 from geo.export import CSV_STYLES, check_output_path, write_links
+from geo.i18n import DEFAULT, languages
 from geo.network import BUILD_STAGES, RoadNetwork, network_area, network_source, road_network, save_network
-from geo.pipeline import MatchResult, match, method_notes
+from geo.pipeline import MATCH_STAGES, MatchResult, ProgressCallback, match, method_notes
 from geo.schema import Dataset
 from geo.taxonomy import load_taxonomy
 
 if TYPE_CHECKING:
+    from tqdm import tqdm
+
     from geo.eprtr import RegisterImport
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
@@ -87,12 +92,17 @@ def _parser() -> argparse.ArgumentParser:
     find.add_argument("--csv-style", choices=sorted(CSV_STYLES), default="plain",
                       help="CSV separators: plain (comma, decimal point; the default) or nordic "
                            "(semicolon, decimal comma, with a BOM, as Finnish and Swedish Excel open it)")
+    find.add_argument("--lang", choices=languages(), default=DEFAULT,
+                      help="language of what is written for reading: the --labels column headers, resource names "
+                           "and the Excel method sheet, the GeoPackage's aliases, the HTML map (default: en)")
     find.add_argument("--out", type=Path, required=True, help="output file: .csv, .xlsx, .geojson or .gpkg")
     find.add_argument("--network", type=Path,
                       help="road network for road distances: .osm.pbf, .osm, .osm.bz2, .graphml, or a built .npz")
     find.add_argument("--download-network", action="store_true",
                       help="download the roads around the facilities from OpenStreetMap (Overpass) when no file is given")
     find.add_argument("--no-cache", action="store_true", help="neither read nor write the road-graph cache")
+    find.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                      help="a progress bar on stderr (by default shown only when stderr is a terminal)")
     find.set_defaults(run=_match)
 
     roads = commands.add_parser("network", help="road networks").add_subparsers(dest="action", required=True)
@@ -280,19 +290,56 @@ def _match(args: argparse.Namespace) -> int:
         print("error: no valid facilities to match", file=sys.stderr)
         return EXIT_INVALID
     network = _load_network(args, data)
-    result = match(data, taxonomy=taxonomy, infer=args.infer, max_km=args.max_km, top=args.top, network=network,
-                   allocation=not args.no_allocation)
+    with _match_progress(args.progress) as on_progress:
+        result = match(data, taxonomy=taxonomy, infer=args.infer, max_km=args.max_km, top=args.top, network=network,
+                       allocation=not args.no_allocation, on_progress=on_progress)
     _print_summary(result, args)
     method = method_notes(facilities=Path(args.facilities).name, flows=Path(args.flows).name if args.flows else "",
                           infer=args.infer, max_km=args.max_km, network=network)
     involved = _involved_facilities(data, result)
     if out.suffix.lower() == ".html":
-        _write_html_map(involved, result, out, method)
+        _write_html_map(involved, result, out, method, lang=args.lang)
     else:
         write_links(result.links, out, method=method, facilities=involved, labels=args.labels,
-                    csv_style=args.csv_style)
+                    csv_style=args.csv_style, lang=args.lang)
     print(f"wrote {len(result.links)} links to {out}")
     return EXIT_OK
+
+
+@contextmanager
+def _match_progress(wanted: bool | None) -> Iterator[ProgressCallback | None]:
+    """The progress callback of a match: a tqdm bar on stderr, or None when there is to be no bar.
+
+    ``wanted`` is ``--progress`` (True), ``--no-progress`` (False) or neither
+    (None: a bar only when stderr is a terminal, so a log file or a pipe gets
+    none). stdout never gets the bar: it carries the result line only.
+    """
+    if not (sys.stderr.isatty() if wanted is None else wanted):
+        yield None
+        return
+    from tqdm import tqdm
+
+    with tqdm(total=1, desc="match", unit="step", file=sys.stderr, dynamic_ncols=True) as bar:
+        yield _StageBar(bar)
+
+
+class _StageBar:
+    """Shows the stages of :func:`geo.pipeline.match` on one tqdm bar, reset at each new stage.
+
+    The candidate search counts supply flows; the other stages count one step.
+    """
+
+    def __init__(self, bar: tqdm) -> None:
+        self.bar, self.stage = bar, ""
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        if stage != self.stage:
+            self.stage = stage
+            number = MATCH_STAGES.index(stage) + 1 if stage in MATCH_STAGES else 0
+            self.bar.unit = "supply flows" if stage == "candidates" else "step"
+            self.bar.set_description(f"match {number}/{len(MATCH_STAGES)}: {stage}", refresh=False)
+            self.bar.reset(total=max(total, 1))
+        self.bar.update(max(done - self.bar.n, 0))
 
 
 def _print_skipped(data: Dataset) -> None:
@@ -319,6 +366,8 @@ def _print_summary(result: MatchResult, args: argparse.Namespace) -> None:
         f"{result.total_links} links",
         file=sys.stderr,
     )
+    for note in result.notes:  # how the run was cut down: links left out, an allocation skipped for size
+        print(f"note: {note}", file=sys.stderr)
     if result.totals.empty and args.no_allocation:
         print("no regional allocation (--no-allocation): competing links may count one supply or demand twice",
               file=sys.stderr)
@@ -349,11 +398,12 @@ def _involved_facilities(data: Dataset, result: MatchResult) -> pd.DataFrame:
     return facilities[facilities["facility_id"].isin(involved)].reset_index(drop=True)
 
 
-def _write_html_map(facilities: pd.DataFrame, result: MatchResult, out: Path, method: dict[str, str]) -> None:
+def _write_html_map(facilities: pd.DataFrame, result: MatchResult, out: Path, method: dict[str, str], *,
+                    lang: str = DEFAULT) -> None:
     """The standalone offline map of the links; the map front end (layers/) draws it, so it is imported here only."""
     from layers.html import write_standalone_map  # the CLI is a front end too: it may wire layers, geo/ never does
 
     try:
-        write_standalone_map(facilities, result.links, out, method=method)
+        write_standalone_map(facilities, result.links, out, method=method, lang=lang)
     except FileNotFoundError as exc:
         raise InputError(f"{out}: {exc}") from exc

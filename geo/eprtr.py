@@ -35,7 +35,9 @@ In both layouts:
    sludge), and CO2 released to air in the latest year reported becomes
    ``gas.co2`` supply in t/yr (the register reports kg/yr); each flow names
    its origin in the ``origin`` column, which marks it as register-derived
-   for :func:`geo.inference.infer_flows`.
+   for :func:`geo.inference.infer_flows`, and its ``evidence``: ``published``
+   for the register's CO2, ``typical`` for waste whose split over resources
+   is assumed.
 
 The facility keeps its Annex I activity as ``eprtr_activity``, so that a
 sector profile keyed by the activity (``eprtr:5(d)`` for a landfill) can
@@ -247,7 +249,8 @@ def import_eprtr(
         ``facilities`` with the engine's facility columns plus
         ``inspire_id``, ``eprtr_activity``, ``reporting_year``,
         ``location_source`` and ``precision``; ``flows`` with the flow
-        columns plus ``origin``; and the :class:`ImportReport`.
+        columns (``evidence`` among them) plus ``origin``; and the
+        :class:`ImportReport`.
 
     Raises
     ------
@@ -826,6 +829,7 @@ def _eea_co2(rows: pd.DataFrame, ids: pd.Series, report: ImportReport) -> pd.Dat
         "max_distance_km": np.nan,
         "confidential": False,
         "origin": ("E-PRTR air releases " + year + ": " + per["pollutant"]).to_numpy(),
+        "evidence": "published",
     })
 
 
@@ -853,7 +857,7 @@ def _eea_waste(rows: pd.DataFrame, ids: pd.Series, facilities: pd.DataFrame, rep
 def _empty_flows() -> pd.DataFrame:
     return pd.DataFrame({c: pd.Series(dtype=object) for c in (
         "facility_id", "direction", "resource", "quantity", "unit", "ewc", "description",
-        "max_distance_km", "confidential", "origin")})
+        "max_distance_km", "confidential", "origin", "evidence")})
 
 
 def _linked(rows: pd.DataFrame, file: str, facilities: pd.DataFrame, register_ids: set[str],
@@ -933,6 +937,7 @@ def _split_waste(total: pd.DataFrame, facilities: pd.DataFrame, report: ImportRe
         "max_distance_km": np.nan,
         "confidential": False,
         "origin": ("E-PRTR waste transfers " + parts["year"] + ": NONHW, R").to_numpy(),
+        "evidence": "typical",  # the tonnes are the register's, their split over resources an assumption
     })
 
 
@@ -978,4 +983,5 @@ def _co2_supply(rows: pd.DataFrame, file: str, facilities: pd.DataFrame, registe
         "max_distance_km": np.nan,
         "confidential": False,
         "origin": ("E-PRTR releases " + total["year"] + ": CO2 to air").to_numpy(),
+        "evidence": "published",
     })

@@ -28,6 +28,15 @@ The spatial formats keep the raw values and the snake_case names whatever
 ``labels`` says, since a GIS computes with them; they add each resource's
 name, and the GeoPackage gives QGIS the labels as field aliases.
 
+Languages
+---------
+Everything written for reading follows ``lang`` (``'en'``, ``'fi'``, ``'sv'``;
+:mod:`geo.i18n`): column labels, resource and role names, yes/no, the Excel
+sheets' names and the method sheet's items, the GeoPackage's field aliases
+and style labels. The machine-readable tables and the spatial formats' field
+names are the same in every language. The method notes' texts that the
+engine words (:func:`geo.pipeline.method_notes`) stay in English.
+
 Formats
 -------
 - ``.csv``: UTF-8 with a byte-order mark (Excel then reads Nordic letters
@@ -90,16 +99,17 @@ from openpyxl.utils import get_column_letter
 
 from geo import __version__, settings
 from geo.errors import InputError
+from geo.i18n import DEFAULT, number, resource_names as _resource_names_in, t, texts
 from geo.pipeline import link_lines
 from geo.privacy import nace_section, sector_label
-from geo.taxonomy import load_taxonomy
 
 if TYPE_CHECKING:
     from geo.selection import Filters
 
 __all__ = ["CSV_STYLES", "FACILITY_COLUMNS", "FACILITY_LABELS", "FIXED_DECIMALS", "FORMULA_STARTS", "LABELS",
            "MACHINE_DECIMALS", "OUTPUT_SUFFIXES", "ROLE_NAMES", "SCORE_BREAKS", "SCORE_COLOURS", "CsvStyle", "cell_text",
-           "check_output_path", "describe_filters", "facility_table", "method_rows", "neutralise_formulas",
+           "check_output_path", "column_labels", "describe_filters", "facility_labels", "facility_table",
+           "method_rows", "neutralise_formulas",
            "readable_links", "readable_values", "resource_names", "significant", "write_links"]
 
 #: First characters that make a spreadsheet read a CSV cell as a formula (OWASP, "CSV Injection").
@@ -107,112 +117,50 @@ FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 OUTPUT_SUFFIXES = (".csv", ".xlsx", ".geojson", ".gpkg", ".html")
 
-#: Human name of each column of the links table (and of a public view's extra columns), with its unit.
-#: Tables and exports for reading use these; the command line's files keep the snake_case names.
-LABELS: dict[str, str] = {
-    "rank": "Rank",
-    "score": "Score",
-    "status": "Status",
-    "supply_facility_id": "Supplier ID",
-    "supply_name": "Supplier",
-    "demand_facility_id": "Receiver ID",
-    "demand_name": "Receiver",
-    "resource": "Resource",
-    "demand_resource": "Resource wanted",
-    "quantity": "Quantity",
-    "quantity_low": "Quantity, low",
-    "quantity_high": "Quantity, high",
-    "quantity_range": "Quantity range",
-    "unit": "Unit",
-    "quantity_basis": "Quantity from",
-    "quantity_estimate": "Quantity estimate",
-    "distance_km": "Distance (km)",
-    "straight_km": "Straight line (km)",
-    "travel_time_min": "Travel time (min)",
-    "distance_source": "Distance from",
-    "sea_km": "By sea (km)",
-    "max_distance_km": "Maximum distance (km)",
-    "co2_saved_t_per_yr": "CO2 saved (t/yr)",
-    "value_eur_per_yr": "Net value (EUR/yr)",
-    "basis": "Basis",
-    "why": "Why",
-    "part_co2": "Score part: CO2 (%)",
-    "part_value": "Score part: value (%)",
-    "part_distance": "Score part: distance (%)",
-    "part_compatibility": "Score part: compatibility (%)",
-    "part_precedent": "Score part: precedent (%)",
-    "confidence": "Confidence (%)",
-    "score_driver": "Score rests mostly on",
-    "precedent_parks": "Precedent parks",
-    "precedent_at": "Precedent at",
-    "existing": "Runs today",
-    "same_operator": "Same operator",
-    "same_site": "Same site",
-    "allocated_quantity": "Allocated quantity",
-    "allocated_share": "Allocated share (%)",
-    "allocated_co2_saved_t_per_yr": "Allocated CO2 saved (t/yr)",
-    "allocated_value_eur_per_yr": "Allocated net value (EUR/yr)",
-    "competitors": "Competing links",
-    "allocation_note": "Allocation note",
-    "transport_mode": "Transport",
-    "transport_cost_eur_per_yr": "Transport cost (EUR/yr)",
-    "transport_co2_t_per_yr": "Transport CO2 (t/yr)",
-    "avoided_co2_t_per_yr": "Avoided CO2 (t/yr)",
-    "gross_value_eur_per_yr": "Gross value (EUR/yr)",
-    "rule": "Rule",
-    "strength": "Rule strength (%)",
-    "reason": "Reason",
-    "rule_source": "Rule sources",
-    "supply_flow_id": "Supply flow",
-    "supply_quantity": "Supply quantity",
-    "supply_unit": "Supply unit",
-    "supply_ewc": "Supply EWC code",
-    "supply_description": "Supply description",
-    "supply_basis": "Supply basis",
-    "supply_nace": "Supplier NACE",
-    "supply_country": "Supplier country",
-    "supply_cluster": "Supplier cluster",
-    "supply_operator": "Supplier operator",
-    "supply_quantity_note": "Supply quantity note",
-    "demand_flow_id": "Demand flow",
-    "demand_quantity": "Demand quantity",
-    "demand_unit": "Demand unit",
-    "demand_description": "Demand description",
-    "demand_basis": "Demand basis",
-    "demand_nace": "Receiver NACE",
-    "demand_country": "Receiver country",
-    "demand_cluster": "Receiver cluster",
-    "demand_operator": "Receiver operator",
-    "demand_quantity_note": "Demand quantity note",
-    "confidential": "Confidential",
-    "supply_lon": "Supplier longitude",
-    "supply_lat": "Supplier latitude",
-    "demand_lon": "Receiver longitude",
-    "demand_lat": "Receiver latitude",
-    "supply_cell_km": "Supplier grid cell (km)",
-    "demand_cell_km": "Receiver grid cell (km)",
-    "unroutable_reason": "Not routable because",
-}
+#: Human name of each column of the links table (and of a public view's extra columns), with its unit, in
+#: English: the catalogue's ``col.<column>`` texts (:mod:`geo.i18n`; :func:`column_labels` gives them in
+#: another language). Tables and exports for reading use these; the command line's files keep the snake_case names.
+LABELS: dict[str, str] = {}  # filled below, from the catalogue
 
 #: Columns of the facilities sheet and layer, in order (those the frame has). Nothing else is
 #: written: a frame may carry the file and row an import came from, which name server folders.
 FACILITY_COLUMNS = ("facility_id", "name", "role", "sector", "section", "nace", "country", "cluster", "operator",
                     "lat", "lon", "precision", "quay", "source", "notes")
-FACILITY_LABELS: dict[str, str] = {
-    "facility_id": "Facility ID", "name": "Name", "role": "Role", "sector": "Sector", "section": "NACE section",
-    "nace": "NACE", "country": "Country", "cluster": "Cluster", "operator": "Operator", "lat": "Latitude",
-    "lon": "Longitude", "precision": "Location precision", "quay": "Quay", "source": "Sources", "notes": "Notes",
-}
-#: A facility's role in the exchanges, in words (the map's legend says the same).
-ROLE_NAMES = {"supplier": "Supplier", "receiver": "Receiver", "both": "Supplier and receiver", "none": "No flows"}
-#: Transport modes of the knowledge base (``transport_modes.csv``), in words.
-TRANSPORT_NAMES = {"truck_bulk": "Truck (bulk)", "truck_liquid": "Tank truck", "heat_pipe": "Heat pipe",
-                   "pipeline": "Pipeline", "ship_bulk": "Ship (bulk)"}
+#: The facilities' columns named for reading (the catalogue's ``fcol.<column>``), in English.
+FACILITY_LABELS: dict[str, str] = {}
+#: A facility's role in the exchanges, in words (the map's legend says the same; catalogue ``role.<role>``).
+ROLE_NAMES: dict[str, str] = {}
+#: Transport modes of the knowledge base (``transport_modes.csv``), in words (catalogue ``transport.<mode>``).
+TRANSPORT_NAMES: dict[str, str] = {}
 
-#: Names the spatial layers' extra columns get in QGIS (the others are :data:`LABELS`).
-_GIS_LABELS = {**LABELS, "resource": "Resource code", "demand_resource": "Resource wanted, code",
-               "resource_name": "Resource", "demand_resource_name": "Resource wanted",
-               "quantity_class": "Quantity class (1-4, quartiles within its unit)"}
+
+def _catalogue(prefix: str, lang: str | None) -> dict[str, str]:
+    """Every text of the catalogue whose key starts with ``prefix.``, by the rest of its key (English texts for
+    keys the language lacks)."""
+    keys = [k for k in texts()[DEFAULT] if k.startswith(prefix + ".")]
+    return {k[len(prefix) + 1:]: t(k, lang) for k in keys}
+
+
+def column_labels(lang: str | None = None) -> dict[str, str]:
+    """The links' column labels (:data:`LABELS`) in a language: ``distance_km`` is "Etäisyys (km)" in Finnish."""
+    return _catalogue("col", lang)
+
+
+def facility_labels(lang: str | None = None) -> dict[str, str]:
+    """The facilities' column labels (:data:`FACILITY_LABELS`) in a language."""
+    return _catalogue("fcol", lang)
+
+
+def _gis_labels(lang: str | None) -> dict[str, str]:
+    """Names the spatial layers' columns get in QGIS: the labels, and for the columns only they have
+    (resource codes beside names, the quantity class) the catalogue's ``gis.<column>``."""
+    return {**column_labels(lang), **_catalogue("gis", lang)}
+
+
+LABELS.update(column_labels(DEFAULT))
+FACILITY_LABELS.update(facility_labels(DEFAULT))
+ROLE_NAMES.update(_catalogue("role", DEFAULT))
+TRANSPORT_NAMES.update(_catalogue("transport", DEFAULT))
 
 #: Decimals of the machine-readable tables: what the data can carry, no more.
 MACHINE_DECIMALS = {
@@ -274,7 +222,7 @@ def check_output_path(path: str | Path) -> Path:
 
 def write_links(links: pd.DataFrame, path: str | Path, *, method: dict[str, str] | None = None,
                 facilities: pd.DataFrame | None = None, labels: bool = False, csv_style: str = "plain",
-                score_breaks: tuple[float, ...] | None = None) -> Path:
+                score_breaks: tuple[float, ...] | None = None, lang: str = DEFAULT) -> Path:
     """Write links to ``path``; the suffix decides the format (the module describes each).
 
     Parameters
@@ -302,6 +250,9 @@ def write_links(links: pd.DataFrame, path: str | Path, *, method: dict[str, str]
     score_breaks : tuple of float, optional
         Lower bounds of the five score classes the GeoPackage's style colours
         (pass the map's, so QGIS shows the same colours); :data:`SCORE_BREAKS` by default.
+    lang : str
+        Language of what is written for reading (``'en'``, ``'fi'``, ``'sv'``): the labels, names and
+        method items of the tables, the Excel sheets' names, the GeoPackage's aliases and style labels.
 
     Returns
     -------
@@ -318,15 +269,16 @@ def write_links(links: pd.DataFrame, path: str | Path, *, method: dict[str, str]
     table = pd.DataFrame(links.drop(columns="geometry", errors="ignore"))
     with _atomic(path) as tmp:
         if suffix == ".csv":
-            _write_csv(_table(table, labels=labels), tmp, CSV_STYLES[csv_style], columns=list(table.columns),
-                       labels=labels)
+            _write_csv(_table(table, labels=labels, lang=lang), tmp, CSV_STYLES[csv_style],
+                       columns=list(table.columns), labels=labels)
         elif suffix == ".xlsx":
-            _write_xlsx(table, tmp, labels=labels, method=method_rows(method, links=table, facilities=facilities),
-                        facilities=facilities)
+            _write_xlsx(table, tmp, labels=labels,
+                        method=method_rows(method, links=table, facilities=facilities, lang=lang),
+                        facilities=facilities, lang=lang)
         elif suffix == ".geojson":
-            pyogrio.write_dataframe(_spatial_links(links), tmp, driver="GeoJSON", layer="links")
+            pyogrio.write_dataframe(_spatial_links(links, lang), tmp, driver="GeoJSON", layer="links")
         else:
-            _write_gpkg(_spatial_links(links), facilities, tmp, breaks=score_breaks or SCORE_BREAKS)
+            _write_gpkg(_spatial_links(links, lang), facilities, tmp, breaks=score_breaks or SCORE_BREAKS, lang=lang)
     return path
 
 
@@ -344,41 +296,36 @@ def significant(values, digits: int = 3) -> np.ndarray:
     return out
 
 
-def resource_names(codes: pd.Series) -> pd.Series:
-    """Short names of resource codes from the knowledge base: its label up to the first bracket.
+def resource_names(codes: pd.Series, lang: str = DEFAULT) -> pd.Series:
+    """Short names of resource codes: the knowledge base's label up to the first bracket, or its translation.
 
-    ``mineral.fly_ash`` becomes "Fly ash"; a code the knowledge base does
-    not know (or a blank) stays as it is.
+    ``mineral.fly_ash`` becomes "Fly ash" ("Lentotuhka" in Finnish,
+    :func:`geo.i18n.resource_name`); a code the knowledge base does not know
+    (or a blank) stays as it is.
     """
-    names = _resource_names()
-    return codes.map(lambda code: names.get(code, code) if isinstance(code, str) else code)
+    return _resource_names_in(codes, lang)
 
 
-@functools.lru_cache(maxsize=1)
-def _resource_names() -> dict[str, str]:
-    labels = load_taxonomy().resources["label"]
-    return {code: label.split(" (")[0].strip() or code for code, label in labels.items()}
-
-
-def readable_values(frame: pd.DataFrame) -> pd.DataFrame:
+def readable_values(frame: pd.DataFrame, lang: str = DEFAULT) -> pd.DataFrame:
     """A copy of a links (or facilities) frame with values for reading; the column names stay.
 
-    Resources by name, transport modes and roles in words, flags as yes/no,
-    numbers rounded as the module describes, shares as per cents. Columns
-    this does not know are left as they are. A geometry column is dropped.
+    Resources by name, transport modes and roles in words, flags as yes/no
+    (all in ``lang``), numbers rounded as the module describes, shares as
+    per cents. Columns this does not know are left as they are. A geometry
+    column is dropped.
     """
     out = pd.DataFrame(frame.drop(columns="geometry", errors="ignore")).copy()
     for column in out.columns:
-        out[column] = _readable(column, out[column])
+        out[column] = _readable(column, out[column], lang)
     return out
 
 
-def readable_links(links: pd.DataFrame) -> pd.DataFrame:
-    """:func:`readable_values` of the links, with the column names of :data:`LABELS`."""
-    return readable_values(links).rename(columns=LABELS)
+def readable_links(links: pd.DataFrame, lang: str = DEFAULT) -> pd.DataFrame:
+    """:func:`readable_values` of the links, with the column names of :data:`LABELS` (in ``lang``)."""
+    return readable_values(links, lang).rename(columns=column_labels(lang))
 
 
-def _readable(column: str, values: pd.Series) -> pd.Series:
+def _readable(column: str, values: pd.Series, lang: str = DEFAULT) -> pd.Series:
     if column in _SIGNIFICANT:
         return pd.Series(significant(_numbers(values)), index=values.index)
     if column in _ONE_DECIMAL:
@@ -390,14 +337,25 @@ def _readable(column: str, values: pd.Series) -> pd.Series:
     if column in _DEGREES:
         return _numbers(values).round(5)
     if column in _FLAGS:
-        return values.map(_yes_no).astype(object)
+        words = {True: t("value.yes", lang), False: t("value.no", lang)}
+        return values.map(lambda v: words.get(_flag(v), "")).astype(object)
     if column in _RESOURCES:
-        return resource_names(values)
+        return resource_names(values, lang)
     if column == "transport_mode":
-        return values.map(lambda m: TRANSPORT_NAMES.get(m, m.replace("_", " ")) if isinstance(m, str) else m)
+        modes = _catalogue("transport", lang)
+        return values.map(lambda m: modes.get(m, m.replace("_", " ")) if isinstance(m, str) else m)
     if column == "role":
-        return values.map(lambda r: ROLE_NAMES.get(r, r) if isinstance(r, str) else r)
+        roles = _catalogue("role", lang)
+        return values.map(lambda r: roles.get(r, r) if isinstance(r, str) else r)
+    if column in _CODED:
+        words = _catalogue(column, lang)
+        return values.map(lambda v: words.get(v, v) if isinstance(v, str) else v)
     return values
+
+
+#: Columns of coded words (``new``, ``estimate``, ``site``) that the catalogue words per language
+#: (keys ``<column>.<value>``); a value it does not know stays as it is.
+_CODED = ("status", "distance_source", "basis", "supply_basis", "demand_basis")
 
 
 def _numbers(values: pd.Series) -> pd.Series:
@@ -405,12 +363,13 @@ def _numbers(values: pd.Series) -> pd.Series:
     return pd.to_numeric(values.replace("", np.nan), errors="coerce").astype(float)
 
 
-def _yes_no(value) -> str:
+def _flag(value) -> bool | None:
+    """A flag's truth (a bool, or the text ``true``/``false``); None when it is neither."""
     if isinstance(value, (bool, np.bool_)):
-        return "yes" if value else "no"
+        return bool(value)
     if isinstance(value, str) and value.strip().lower() in ("true", "false"):
-        return "yes" if value.strip().lower() == "true" else "no"
-    return ""
+        return value.strip().lower() == "true"
+    return None
 
 
 #: Decimals always shown for a column's numbers (scores and km with one, even 95.0), where fixed.
@@ -444,30 +403,34 @@ def cell_text(value, *, decimals: int | None = None, decimal: str = ".", thousan
 # --- the method sheet -------------------------------------------------------------------
 
 def method_rows(method: dict[str, str] | None = None, *, links: pd.DataFrame | None = None,
-                facilities: pd.DataFrame | None = None, exported: datetime | None = None) -> dict[str, str]:
+                facilities: pd.DataFrame | None = None, exported: datetime | None = None,
+                lang: str = DEFAULT) -> dict[str, str]:
     """The method notes of an export, item to text, as the Excel sheet and the HTML map list them.
 
     First the date of the export (UTC) and the tool's version, then the items
-    of ``method`` in their order (blank ones left out, the first letter of
-    each item capitalised, any absolute path cut to its file name so that no
-    server folder is written), then the sources the links cite: the knowledge
-    base's keys (``rule_source``) and the data's (the facilities' ``source``;
-    past :data:`_LISTED_KEYS` of them, their number).
+    of ``method`` in their order (blank ones left out, each item named by the
+    catalogue's ``method.<item>`` in ``lang`` where it has one, else with its
+    first letter capitalised; any absolute path cut to its file name so that
+    no server folder is written), then the sources the links cite: the
+    knowledge base's keys (``rule_source``) and the data's (the facilities'
+    ``source``; past :data:`_LISTED_KEYS` of them, their number).
     """
     when = (exported or datetime.now(timezone.utc)).astimezone(timezone.utc)
-    rows = {"Exported": when.strftime("%Y-%m-%d %H:%M UTC"), "Tool": f"Industrial symbiosis finder {__version__}"}
+    items = _catalogue("method", lang)
+    rows = {items["exported"]: when.strftime("%Y-%m-%d %H:%M UTC"),
+            items["tool"]: t("method.tool_name", lang, version=__version__)}
     for item, text in (method or {}).items():
         if text is None or not str(text).strip():
             continue
-        rows[item[:1].upper() + item[1:]] = _without_paths(str(text))
+        rows[items.get(item, item[:1].upper() + item[1:])] = _without_paths(str(text))
     knowledge = _cited(links, "rule_source", r"\[(K\d+)\]")
     if knowledge:
-        rows["Knowledge sources cited"] = (", ".join(f"[{k}]" for k in knowledge)
-                                           + " (references in data/knowledge/SOURCES.md)")
+        rows[items["knowledge_cited"]] = t("method.knowledge_keys", lang, keys=", ".join(f"[{k}]" for k in knowledge))
     data = _cited(facilities, "source", r"\[([^\[\]]+)\]")
     if data:
-        listed = ", ".join(f"[{k}]" for k in data) if len(data) <= _LISTED_KEYS else f"{len(data)} keys"
-        rows["Data sources cited"] = f"{listed} (the source keys the facilities give)"
+        listed = (", ".join(f"[{k}]" for k in data) if len(data) <= _LISTED_KEYS
+                  else t("method.key_count", lang, count=len(data)))
+        rows[items["data_cited"]] = t("method.data_keys", lang, keys=listed)
     return rows
 
 
@@ -475,20 +438,28 @@ def method_rows(method: dict[str, str] | None = None, *, links: pd.DataFrame | N
 _LISTED_KEYS = 20
 
 
-def describe_filters(filters: Filters) -> str:
-    """The filters in words, for the method notes: ``'countries FI, SE; score at least 60'``."""
+def describe_filters(filters: Filters, *, lang: str = DEFAULT) -> str:
+    """The filters in words, for the method notes: ``'countries FI, SE; score at least 60'`` (in ``lang``;
+    resource groups by name)."""
     parts = []
+    groups = [str(_resource_names_in(pd.Series([g]), lang).iloc[0]) for g in filters.groups]
     for name, chosen in (("countries", filters.countries), ("clusters", filters.clusters),
-                         ("resource groups", filters.groups), ("bases", filters.bases)):
+                         ("groups", groups), ("bases", [t(f"basis.{b}", lang) if f"basis.{b}" in texts()[DEFAULT]
+                                                        else b for b in filters.bases])):
         if chosen:
-            parts.append(f"{name} {', '.join(chosen)}")
+            parts.append(t(f"describe.{name}", lang, chosen=", ".join(chosen)))
     if filters.min_score:
-        parts.append(f"score at least {filters.min_score:g}")
+        parts.append(t("describe.min_score", lang, score=f"{filters.min_score:g}"))
     if filters.max_km:
-        parts.append(f"distance at most {filters.max_km:g} km")
+        parts.append(t("describe.max_km", lang, km=number(filters.max_km, lang, decimals=_decimals(filters.max_km))))
     if filters.search.strip():
-        parts.append(f"facilities matching '{filters.search.strip()}'")
-    return "; ".join(parts) if parts else "none (every link of the view)"
+        parts.append(t("describe.search", lang, search=filters.search.strip()))
+    return "; ".join(parts) if parts else t("describe.none", lang)
+
+
+def _decimals(value: float) -> int:
+    """Decimals a number needs to be written without loss, up to 3 (25.5 needs 1)."""
+    return next((d for d in range(4) if round(value, d) == value), 3)
 
 
 #: An absolute path (POSIX or Windows) inside a text; group 1 is its last part.
@@ -519,9 +490,10 @@ def _knowledge_references() -> dict[str, str]:
 
 # --- tables: CSV and Excel ----------------------------------------------------------------
 
-def _table(links: pd.DataFrame, *, labels: bool) -> pd.DataFrame:
-    """The links as a table: for reading (labels, names, rounded) or for programs (rounded to what they carry)."""
-    return readable_links(links) if labels else _machine(links)
+def _table(links: pd.DataFrame, *, labels: bool, lang: str = DEFAULT) -> pd.DataFrame:
+    """The links as a table: for reading (labels, names, rounded, in ``lang``) or for programs (rounded to what
+    they carry)."""
+    return readable_links(links, lang) if labels else _machine(links)
 
 
 def _machine(links: pd.DataFrame) -> pd.DataFrame:
@@ -532,19 +504,19 @@ def _machine(links: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def facility_table(facilities: pd.DataFrame, *, labels: bool = False) -> pd.DataFrame:
+def facility_table(facilities: pd.DataFrame, *, labels: bool = False, lang: str = DEFAULT) -> pd.DataFrame:
     """The facilities to write: the columns of :data:`FACILITY_COLUMNS` the frame has, plus the sector.
 
     ``sector`` and ``section`` are worked out from ``nace`` ("Manufacturing
     (NACE C)", ``C``). With ``labels``, values for reading and the names of
-    :data:`FACILITY_LABELS`.
+    :data:`FACILITY_LABELS`, in ``lang`` (the sector's name stays English: :func:`geo.privacy.sector_label`).
     """
     out = pd.DataFrame(facilities.drop(columns="geometry", errors="ignore"))
     if "nace" in out:
         out = out.assign(sector=out["nace"].map(lambda n: sector_label(n, section_only=True)),
                          section=out["nace"].map(nace_section))
     out = out[[c for c in FACILITY_COLUMNS if c in out.columns]]
-    return readable_values(out).rename(columns=FACILITY_LABELS) if labels else out
+    return readable_values(out, lang).rename(columns=facility_labels(lang)) if labels else out
 
 
 def neutralise_formulas(frame: pd.DataFrame) -> pd.DataFrame:
@@ -606,22 +578,26 @@ def _numbers_as_text(frame: pd.DataFrame, columns: list[str], *, decimal: str) -
 
 
 def _write_xlsx(links: pd.DataFrame, path: str, *, labels: bool, method: dict[str, str],
-                facilities: pd.DataFrame | None) -> None:
+                facilities: pd.DataFrame | None, lang: str = DEFAULT) -> None:
+    """The workbook; its sheets' names and the method and sources sheets' headers in ``lang``."""
     book = Workbook()
     sheet = book.active
-    sheet.title = "links"
-    _fill(sheet, _table(links, labels=labels), list(links.columns), labels=labels)
+    sheet.title = t("sheet.links", lang)
+    _fill(sheet, _table(links, labels=labels, lang=lang), list(links.columns), labels=labels)
     if facilities is not None:
         plain = facility_table(facilities)
-        _fill(book.create_sheet("facilities"), facility_table(facilities, labels=labels), list(plain.columns),
-              labels=labels)
-    items = pd.DataFrame({"Item": list(method), "Value": list(method.values())})
-    _fill(book.create_sheet("method"), items, ["item", "value"], labels=labels, wrap=("Value",))
+        _fill(book.create_sheet(t("sheet.facilities", lang)), facility_table(facilities, labels=labels, lang=lang),
+              list(plain.columns), labels=labels)
+    value = t("sheet.value", lang)
+    items = pd.DataFrame({t("sheet.item", lang): list(method), value: list(method.values())})
+    _fill(book.create_sheet(t("sheet.method", lang)), items, ["item", "value"], labels=labels, wrap=(value,))
     cited = [k for k in _cited(links, "rule_source", r"\[(K\d+)\]") if k in _knowledge_references()]
     if cited:
-        references = pd.DataFrame({"Key": [f"[{k}]" for k in cited],
-                                   "Reference": [_knowledge_references()[k] for k in cited]})
-        _fill(book.create_sheet("sources"), references, ["key", "reference"], labels=labels, wrap=("Reference",))
+        reference = t("sheet.reference", lang)
+        references = pd.DataFrame({t("sheet.key", lang): [f"[{k}]" for k in cited],
+                                   reference: [_knowledge_references()[k] for k in cited]})
+        _fill(book.create_sheet(t("sheet.sources", lang)), references, ["key", "reference"], labels=labels,
+              wrap=(reference,))
     book.save(path)
 
 
@@ -687,12 +663,13 @@ def _blank(value) -> bool:
 
 # --- spatial formats ------------------------------------------------------------------------
 
-def _spatial_links(links: pd.DataFrame) -> gpd.GeoDataFrame:
-    """The links as LineStrings in EPSG:4326 with raw values, resource names and quantity classes."""
+def _spatial_links(links: pd.DataFrame, lang: str = DEFAULT) -> gpd.GeoDataFrame:
+    """The links as LineStrings in EPSG:4326 with raw values, resource names (in ``lang``) and quantity classes."""
     spatial = links.copy() if isinstance(links, gpd.GeoDataFrame) else link_lines(links)
     for column in _RESOURCES:
         if column in spatial:
-            spatial.insert(spatial.columns.get_loc(column) + 1, f"{column}_name", resource_names(spatial[column]))
+            spatial.insert(spatial.columns.get_loc(column) + 1, f"{column}_name",
+                           resource_names(spatial[column], lang))
     if "quantity" in spatial:
         units = spatial["unit"] if "unit" in spatial else pd.Series("", index=spatial.index)
         spatial["quantity_class"] = _quantity_classes(_numbers(spatial["quantity"]), units)
@@ -718,19 +695,20 @@ def _facility_points(facilities: pd.DataFrame) -> gpd.GeoDataFrame:
 
 
 def _write_gpkg(links: gpd.GeoDataFrame, facilities: pd.DataFrame | None, path: str, *,
-                breaks: tuple[float, ...]) -> None:
-    """Layers ``links`` and ``facilities`` and the ``layer_styles`` table QGIS loads their styles from."""
+                breaks: tuple[float, ...], lang: str = DEFAULT) -> None:
+    """Layers ``links`` and ``facilities`` and the ``layer_styles`` table QGIS loads their styles from (their
+    labels, aliases and descriptions in ``lang``; the layers' and fields' names the same in every language)."""
     options = {"GEOMETRY_NAME": _GEOMETRY_COLUMN}
     pyogrio.write_dataframe(links, path, driver="GPKG", layer="links", geometry_type="LineString",
                             layer_options=options)
-    styles = [_style_row("links", _links_qml(list(links.columns.drop("geometry")), breaks),
-                         "Links coloured by score class, wider by quantity class, dashed where places are approximate")]
+    styles = [_style_row("links", _links_qml(list(links.columns.drop("geometry")), breaks, lang),
+                         t("style.links", lang))]
     if facilities is not None:
         points = _facility_points(facilities)
         pyogrio.write_dataframe(points, path, driver="GPKG", layer="facilities", geometry_type="Point",
                                 layer_options=options)
-        styles.append(_style_row("facilities", _facilities_qml(list(points.columns.drop("geometry"))),
-                                 "Facilities filled by role, outlined by NACE section"))
+        styles.append(_style_row("facilities", _facilities_qml(list(points.columns.drop("geometry")), lang),
+                                 t("style.facilities", lang)))
     # the table QGIS itself creates when it saves a style in a GeoPackage (an attributes table, FID "id")
     pyogrio.write_dataframe(pd.DataFrame(styles), path, driver="GPKG", layer="layer_styles",
                             layer_options={"FID": "id"})
@@ -749,7 +727,7 @@ def _style_row(layer: str, qml: str, description: str) -> dict:
 
 # --- QGIS styles (QML) ------------------------------------------------------------------------
 
-def _links_qml(columns: list[str], breaks: tuple[float, ...]) -> str:
+def _links_qml(columns: list[str], breaks: tuple[float, ...], lang: str = DEFAULT) -> str:
     """Rule-based style of the links: one rule per score class, best drawn on top."""
     renderer = ET.Element("renderer-v2", type="RuleRenderer", symbollevels="0", forceraster="0",
                           enableorderby="1", referencescale="-1")
@@ -764,18 +742,20 @@ def _links_qml(columns: list[str], breaks: tuple[float, ...]) -> str:
     for i in reversed(range(len(breaks))):
         low, high = bounds[i], bounds[i + 1]
         condition = f'"score" >= {low:g}' + (f' AND "score" < {high:g}' if high is not None else "")
-        label = f"Score {low:g} to {high:g}" if high is not None else f"Score {low:g} and over"
+        label = (t("style.score_range", lang, low=f"{low:g}", high=f"{high:g}") if high is not None
+                 else t("style.score_over", lang, low=f"{low:g}"))
         ET.SubElement(rules, "rule", key=_key(f"links{i}"), symbol=str(i), label=label, filter=condition)
         symbols.append(_line_symbol(str(i), SCORE_COLOURS[min(i, len(SCORE_COLOURS) - 1)], width, dashed))
-    ET.SubElement(rules, "rule", key=_key("links-else"), symbol=str(len(breaks)), label="No score", filter="ELSE")
+    ET.SubElement(rules, "rule", key=_key("links-else"), symbol=str(len(breaks)), label=t("style.no_score", lang),
+                  filter="ELSE")
     symbols.append(_line_symbol(str(len(breaks)), "#999999", width, dashed))
     renderer.append(symbols)
     order = ET.SubElement(renderer, "orderby")
     ET.SubElement(order, "orderByClause", asc="1", nullsFirst="1").text = '"score"'
-    return _qml(renderer, columns, geometry_type=1)
+    return _qml(renderer, columns, geometry_type=1, lang=lang)
 
 
-def _facilities_qml(columns: list[str]) -> str:
+def _facilities_qml(columns: list[str], lang: str = DEFAULT) -> str:
     """Categorised style of the facilities: fill by role, outline by NACE section."""
     renderer = ET.Element("renderer-v2", type="categorizedSymbol", attr="role", symbollevels="0",
                           forceraster="0", enableorderby="0", referencescale="-1")
@@ -783,22 +763,25 @@ def _facilities_qml(columns: list[str]) -> str:
     symbols = ET.Element("symbols")
     outline = ("CASE " + " ".join(f"WHEN \"section\" = '{s}' THEN '{c}'" for s, c in _SECTION_COLOURS.items())
                + f" ELSE '{_OTHER_SECTION_COLOUR}' END") if "section" in columns else None
+    roles = _catalogue("role", lang)
     for i, (role, colour) in enumerate(_ROLE_COLOURS.items()):
-        ET.SubElement(categories, "category", value=role, symbol=str(i), label=ROLE_NAMES[role], render="true")
+        ET.SubElement(categories, "category", value=role, symbol=str(i), label=roles[role], render="true")
         symbols.append(_marker_symbol(str(i), colour, outline))
     other = len(_ROLE_COLOURS)
-    ET.SubElement(categories, "category", value="", symbol=str(other), label="Other", render="true")
+    ET.SubElement(categories, "category", value="", symbol=str(other), label=t("style.other", lang), render="true")
     symbols.append(_marker_symbol(str(other), "#999999", outline))
     renderer.append(symbols)
-    return _qml(renderer, columns, geometry_type=0)
+    return _qml(renderer, columns, geometry_type=0, lang=lang)
 
 
-def _qml(renderer: ET.Element, columns: list[str], *, geometry_type: int) -> str:
-    """A QML document: the renderer, the labels as field aliases and the geometry type (0 point, 1 line)."""
+def _qml(renderer: ET.Element, columns: list[str], *, geometry_type: int, lang: str = DEFAULT) -> str:
+    """A QML document: the renderer, the labels as field aliases (in ``lang``) and the geometry type
+    (0 point, 1 line)."""
     root = ET.Element("qgis", version="3.28.0-Firenze", styleCategories="Symbology|Fields")
     root.append(renderer)
     aliases = ET.SubElement(root, "aliases")
-    names = {**_GIS_LABELS, **FACILITY_LABELS} if geometry_type == 0 else _GIS_LABELS
+    gis = _gis_labels(lang)
+    names = {**gis, **facility_labels(lang)} if geometry_type == 0 else gis
     for i, column in enumerate(columns, start=1):  # field 0 is the GeoPackage's fid
         if column in names:
             ET.SubElement(aliases, "alias", field=column, index=str(i), name=names[column])

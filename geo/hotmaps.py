@@ -9,15 +9,19 @@ estimate of the site's excess heat in three temperature bands (GWh/yr).
 
 1. one facility per ``SiteID``, at the point of ``geom``
    (``SRID=4326;POINT(lon lat)``); the subsector becomes a NACE Rev. 2 code
-   (:data:`SUBSECTOR_NACE`), so typical flows can be inferred;
+   (:func:`subsector_nace`, ``data/knowledge/hotmaps_subsectors.csv``), so
+   typical flows can be inferred;
 2. excess heat becomes heat supply, each band as the heat resource it can
-   serve (:data:`HEAT_BANDS`): 100-200 C as district-heating hot water,
-   200-500 C and above 500 C together as steam; GWh/yr become the
-   resource's unit (MWh/yr, ``data/knowledge/resources.csv``);
+   serve (:func:`heat_bands`, ``data/knowledge/hotmaps_heat_bands.csv``):
+   100-200 C as district-heating hot water, 200-500 C and above 500 C
+   together as steam; GWh/yr become the resource's unit (MWh/yr) by
+   ``data/knowledge/unit_conversions.csv``. ``evidence`` is ``typical``: the
+   database estimates the heat from the sector's factors;
 3. the 2014 CO2 emissions (EU ETS, else E-PRTR) become ``gas.co2`` supply,
-   t/yr. These are fossil emissions: the ETS counts no biogenic CO2, and the
-   database's E-PRTR figures are close to the ETS ones, pulp mills' too, so
-   a mill's biogenic CO2 is not in them as it is in :mod:`geo.eprtr`'s import;
+   t/yr, ``evidence`` ``published``. These are fossil emissions: the ETS
+   counts no biogenic CO2, and the database's E-PRTR figures are close to
+   the ETS ones, pulp mills' too, so a mill's biogenic CO2 is not in them
+   as it is in :mod:`geo.eprtr`'s import;
 4. ``precision`` says how well the point places the site. Rows whose
    ``DataSource`` is ``ETS`` alone were geocoded from their address and can
    be kilometres off: ``address``, or ``town`` where the address is empty or
@@ -25,7 +29,10 @@ estimate of the site's excess heat in three temperature bands (GWh/yr).
    Rows that come from the E-PRTR (``EPRTR``, ``ETS/EPRTR``) carry the
    register's point: ``site``.
 
-Every flow names its origin in the ``origin`` column. Rows that cannot be
+Every flow names its origin in the ``origin`` column, beginning with
+:data:`ORIGIN`: the flows are register-derived for
+:func:`geo.inference.infer_flows`, so a site also gets the other typical
+flows of its sector. Rows that cannot be
 used are counted in the :class:`geo.eprtr.ImportReport` with file, row and
 column, as the E-PRTR import does, and the output is the same GeoPackage
 (:func:`geo.eprtr.write_geopackage`).
@@ -39,6 +46,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from geo import settings
 from geo.eprtr import (
     ImportReport,
     RegisterImport,
@@ -52,43 +60,24 @@ from geo.eprtr import (
 from geo.errors import KnowledgeBaseError
 from geo.taxonomy import Taxonomy, load_taxonomy
 
-__all__ = ["HEAT_BANDS", "SUBSECTOR_NACE", "import_hotmaps"]
+__all__ = ["FILE_HEAT_UNIT", "ORIGIN", "heat_bands", "import_hotmaps", "subsector_nace"]
 
-#: NACE Rev. 2 code of each Hotmaps subsector (lower case). The subsectors follow the EU ETS activities the
-#: database was built from: "Paper and printing" holds pulp and paper mills alike, so it gets the division;
-#: "Non-metallic mineral products" is lime, bricks, ceramics and mineral wool (cement and glass have their own
-#: subsectors). "Other non-classified" has no sector to give.
-SUBSECTOR_NACE = {
-    "iron and steel": "C24.10",
-    "non-ferrous metals": "C24.4",
-    "paper and printing": "C17",
-    "cement": "C23.51",
-    "glass": "C23.1",
-    "non-metallic mineral products": "C23",
-    "chemical industry": "C20",
-    "refineries": "C19.20",
-    "other non-classified": "",
-}
-
-#: Excess-heat columns (GWh/yr), the heat resource each serves and the band's name. Heat at 100-200 C feeds
-#: district-heating hot water (supply at roughly 70-120 C); above 200 C it can raise process steam. The heat
-#: factors of ``data/knowledge/quantity_factors.csv`` split the bands the same way.
-HEAT_BANDS = (
-    ("Excess_Heat_100-200C", "heat.hot_water", "100-200 °C"),
-    ("Excess_Heat_200-500C", "heat.steam", "200-500 °C"),
-    ("Excess_Heat_500C", "heat.steam", "above 500 °C"),
-)
-
-MWH_PER_GWH = 1000.0
-
-# Number columns: the CO2 and heat that become flows, and the sizes kept as facility columns (name, factor).
-_QUANTITIES = ("Emissions_ETS_2014", "Emissions_EPRTR_2014", *(c for c, _, _ in HEAT_BANDS), "Production",
-               "Fuel_Demand", "Excess_Heat_Total")
+# Number columns besides the heat bands (:func:`heat_bands`): the CO2 that becomes flows, and the sizes kept as
+# facility columns, each with the unit its GWh/yr become (None: kept as the file gives it).
+_QUANTITIES = ("Emissions_ETS_2014", "Emissions_EPRTR_2014", "Production", "Fuel_Demand", "Excess_Heat_Total")
 _SIZES = {
-    "Production": ("production_t_per_yr", 1.0),
-    "Fuel_Demand": ("fuel_demand_gwh_per_yr", 1.0),
-    "Excess_Heat_Total": ("excess_heat_mwh_per_yr", MWH_PER_GWH),
+    "Production": ("production_t_per_yr", None),
+    "Fuel_Demand": ("fuel_demand_gwh_per_yr", None),
+    "Excess_Heat_Total": ("excess_heat_mwh_per_yr", "MWh/yr"),
 }
+#: Unit of the database's excess heat and fuel demand.
+FILE_HEAT_UNIT = "GWh/yr"
+#: Beginning of every flow's ``origin``: it marks the flow as taken from a register
+#: (:data:`geo.inference.REGISTER_ORIGINS`), so the site's sector profile fills in the rest.
+ORIGIN = "Hotmaps industrial database 2014"
+
+_SUBSECTORS = "hotmaps_subsectors.csv"
+_HEAT_BANDS = "hotmaps_heat_bands.csv"
 
 _POINT = re.compile(r"^\s*(?:SRID=(\d+)\s*;)?\s*POINT\s*\(\s*(\S+)\s+(\S+)\s*\)\s*$", re.IGNORECASE)
 _SOURCE = "Hotmaps industrial database (2014; CC BY 4.0)"
@@ -130,6 +119,7 @@ def import_hotmaps(
         ``origin``; and the report.
     """
     taxonomy = taxonomy if taxonomy is not None else load_taxonomy()
+    bands = heat_bands(taxonomy)
     report = ImportReport()
     _, raw = read_register_file(path, "import-hotmaps", report)
     file = str(path)
@@ -137,14 +127,83 @@ def import_hotmaps(
     if country:  # before any check, so that a Swedish import reports Swedish rows only
         raw = raw[raw["_country"] == country.upper()]
     raw, lon, lat = _placed(raw, file, bbox, report)
-    sites = _sites(raw, lon, lat, file, report)
+    sites = _sites(raw, lon, lat, subsector_nace(), file, report)
     if country or bbox is not None:
         report.notes.append(f"{len(sites)} site(s) inside --country/--bbox")
-    quantities = {column: _quantity(raw, column, file, report) for column in _QUANTITIES if column in raw.columns}
-    for column, (name, factor) in _SIZES.items():
+    columns = dict.fromkeys([*_QUANTITIES, *bands["column"]])
+    quantities = {column: _quantity(raw, column, file, report) for column in columns if column in raw.columns}
+    for column, (name, unit) in _SIZES.items():
+        factor = 1.0 if unit is None else _heat_factor("heat", unit, taxonomy)
         sites[name] = quantities[column] * factor if column in quantities else np.nan
-    flows = [_heat_supply(sites, quantities, taxonomy), _co2_supply(sites, quantities)]
+    flows = [_heat_supply(sites, quantities, bands, taxonomy), _co2_supply(sites, quantities)]
     return finish_import(sites, flows, report)
+
+
+def subsector_nace() -> pd.Series:
+    """NACE Rev. 2 code of each Hotmaps subsector, by its lower-case name ('' for a subsector with no sector).
+
+    Read from ``data/knowledge/hotmaps_subsectors.csv``, where each row
+    gives its reason and source.
+
+    Raises
+    ------
+    KnowledgeBaseError
+        When the table lacks a column, repeats a subsector, gives a code
+        that is no NACE Rev. 2 code, or a row without a source.
+    """
+    path = settings.KNOWLEDGE_DIR / _SUBSECTORS
+    table = _knowledge_table(path, ("subsector", "nace", "note", "source"))
+    key = table["subsector"].str.strip().str.lower()
+    problems = [f"subsector {s!r} is listed twice" for s in sorted(set(key[key.duplicated()]))]
+    nace = table["nace"].str.strip()
+    well_formed = nace.str.fullmatch(r"([A-U])?\d{2}(\.\d{1,2})?") | (nace == "")
+    problems += [f"{s}: {n!r} is no NACE Rev. 2 code" for s, n in zip(table["subsector"][~well_formed],
+                                                                       nace[~well_formed], strict=True)]
+    problems += [f"{s}: no source" for s in table.loc[table["source"].str.strip() == "", "subsector"]]
+    if problems:
+        raise KnowledgeBaseError(f"{path}: " + "; ".join(problems))
+    return pd.Series(nace.to_numpy(), index=key.to_numpy(), name="nace")
+
+
+def heat_bands(taxonomy: Taxonomy) -> pd.DataFrame:
+    """The database's excess-heat columns (GWh/yr) and the heat resource each becomes.
+
+    Read from ``data/knowledge/hotmaps_heat_bands.csv``: ``column``,
+    ``resource`` (a heat resource of ``taxonomy``), ``band`` (its
+    temperatures, for descriptions), ``use`` (what heat of that band
+    serves), ``note`` and ``source``, in file order. Several bands may
+    become one resource; their heat is then added into one supply.
+
+    Raises
+    ------
+    KnowledgeBaseError
+        When the table lacks a column, repeats a column, names a resource
+        the knowledge base does not know or one that is no heat, a
+        resource whose unit its GWh/yr cannot become, or a row without a
+        source.
+    """
+    path = settings.KNOWLEDGE_DIR / _HEAT_BANDS
+    table = _knowledge_table(path, ("column", "resource", "band", "use", "note", "source"))
+    problems = [f"column {c!r} is listed twice" for c in sorted(set(table["column"][table["column"].duplicated()]))]
+    for column, resource in zip(table["column"], table["resource"], strict=True):
+        if resource not in taxonomy.codes or not resource.startswith("heat"):
+            problems.append(f"{column}: {resource!r} is no heat resource of the knowledge base")
+        elif not np.isfinite(taxonomy.conversion_factor(resource, FILE_HEAT_UNIT, taxonomy.unit(resource))):
+            problems.append(f"{column}: no conversion from {FILE_HEAT_UNIT} to {taxonomy.unit(resource)} "
+                            f"for {resource} in unit_conversions.csv")
+    problems += [f"{c}: no source" for c in table.loc[table["source"].str.strip() == "", "column"]]
+    if problems:
+        raise KnowledgeBaseError(f"{path}: " + "; ".join(problems))
+    return table
+
+
+def _knowledge_table(path: Path, columns: tuple[str, ...]) -> pd.DataFrame:
+    """A knowledge-base table as text, refused when it lacks one of ``columns``."""
+    table = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8")
+    missing = [c for c in columns if c not in table.columns]
+    if missing:
+        raise KnowledgeBaseError(f"{path}: column(s) {', '.join(missing)} missing")
+    return table
 
 
 def _placed(raw: pd.DataFrame, file: str, bbox, report: ImportReport) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
@@ -172,10 +231,12 @@ def _placed(raw: pd.DataFrame, file: str, bbox, report: ImportReport) -> tuple[p
     return raw[keep], lon[keep], lat[keep]
 
 
-def _sites(raw: pd.DataFrame, lon: np.ndarray, lat: np.ndarray, file: str, report: ImportReport) -> pd.DataFrame:
-    """One facility per row, with its sector, country and how precisely its point places it."""
+def _sites(raw: pd.DataFrame, lon: np.ndarray, lat: np.ndarray, sectors: pd.Series, file: str,
+           report: ImportReport) -> pd.DataFrame:
+    """One facility per row, with its sector (``sectors``: :func:`subsector_nace`), country and how precisely its
+    point places it."""
     subsector = raw["Subsector"]
-    nace = subsector.str.lower().map(SUBSECTOR_NACE)
+    nace = subsector.str.lower().map(sectors)
     unknown = nace.isna()
     add_problems(report, file, raw.loc[unknown, "_row"], "Subsector", subsector[unknown],
                  "have an unknown subsector", "kept without NACE")
@@ -244,43 +305,41 @@ def _quantity(rows: pd.DataFrame, column: str, file: str, report: ImportReport) 
     return values.where(~bad).reset_index(drop=True)
 
 
-def _heat_supply(sites: pd.DataFrame, quantities: dict[str, pd.Series], taxonomy: Taxonomy) -> pd.DataFrame:
+def _heat_supply(sites: pd.DataFrame, quantities: dict[str, pd.Series], bands: pd.DataFrame,
+                 taxonomy: Taxonomy) -> pd.DataFrame:
     """One heat supply per site and heat resource with excess heat above 0, in the resource's unit."""
-    bands = pd.concat([
-        pd.DataFrame({"facility_id": sites["facility_id"], "resource": resource, "band": band,
-                      "gwh": quantities[column]})
-        for column, resource, band in HEAT_BANDS
-    ], ignore_index=True)
-    bands = bands[bands["gwh"] > 0]
-    if bands.empty:
+    parts = [pd.DataFrame({"facility_id": sites["facility_id"], "resource": band.resource, "band": band.band,
+                           "use": band.use, "gwh": quantities[band.column]})
+             for band in bands.itertuples(index=False) if band.column in quantities]
+    per_band = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame({"gwh": []})
+    per_band = per_band[per_band["gwh"] > 0]
+    if per_band.empty:
         return pd.DataFrame()
-    bands["text"] = bands["band"] + ": " + bands["gwh"].map("{:g}".format) + " GWh/yr"
-    per = bands.groupby(["facility_id", "resource"], sort=False).agg(gwh=("gwh", "sum"), text=("text", "; ".join))
-    per = per.reset_index()
-    factor = per["resource"].map(lambda code: _mwh_factor(code, taxonomy))
-    use = np.where(per["resource"] == "heat.steam", "hot enough to raise process steam",
-                   "recoverable as district-heating hot water")
+    per_band["text"] = per_band["band"] + ": " + per_band["gwh"].map("{:g}".format) + " GWh/yr"
+    per = per_band.groupby(["facility_id", "resource"], sort=False).agg(
+        gwh=("gwh", "sum"), text=("text", "; ".join), use=("use", "first")).reset_index()
+    factor = per["resource"].map(lambda code: _heat_factor(code, taxonomy.unit(code), taxonomy))
     return pd.DataFrame({
         "facility_id": per["facility_id"],
         "direction": "supply",
         "resource": per["resource"],
-        "quantity": (per["gwh"] * MWH_PER_GWH * factor).round(1),
+        "quantity": (per["gwh"] * factor).round(1),
         "unit": per["resource"].map(taxonomy.unit),
         "ewc": "",
         "description": "Excess heat (" + per["text"] + ") as estimated by the Hotmaps project for 2014 from the "
-                       "site's fuel demand, " + use,
+                       "site's fuel demand, " + per["use"],
         "max_distance_km": np.nan,
         "confidential": False,
-        "origin": "Hotmaps industrial database 2014: excess heat " + per["text"].str.replace(
-            r": [^;]+", "", regex=True),
+        "origin": ORIGIN + ": excess heat " + per["text"].str.replace(r": [^;]+", "", regex=True),
+        "evidence": "typical",  # Hotmaps' estimate from the sector's factors, not a figure the site reported
     })
 
 
-def _mwh_factor(resource: str, taxonomy: Taxonomy) -> float:
-    """Factor turning MWh/yr into the resource's unit (``data/knowledge/unit_conversions.csv``)."""
-    factor = taxonomy.conversion_factor(resource, "MWh/yr", taxonomy.unit(resource))
+def _heat_factor(resource: str, unit: str, taxonomy: Taxonomy) -> float:
+    """Factor turning the database's GWh/yr into ``unit`` for ``resource`` (``data/knowledge/unit_conversions.csv``)."""
+    factor = taxonomy.conversion_factor(resource, FILE_HEAT_UNIT, unit)
     if not np.isfinite(factor):
-        msg = f"no conversion from MWh/yr to {taxonomy.unit(resource)} for {resource} in unit_conversions.csv"
+        msg = f"no conversion from {FILE_HEAT_UNIT} to {unit} for {resource} in unit_conversions.csv"
         raise KnowledgeBaseError(msg)
     return factor
 
@@ -301,5 +360,6 @@ def _co2_supply(sites: pd.DataFrame, quantities: dict[str, pd.Series]) -> pd.Dat
         "description": "CO2 emitted in 2014 (" + which[has] + "), a possible source for capture and use",
         "max_distance_km": np.nan,
         "confidential": False,
-        "origin": "Hotmaps industrial database 2014: CO2, " + which[has].str.replace(", fossil only", ""),
+        "origin": ORIGIN + ": CO2, " + which[has].str.replace(", fossil only", ""),
+        "evidence": "published",
     })

@@ -14,9 +14,9 @@ Who gets inferred flows:
 
 - a facility with no flows at all;
 - a facility whose only flows come from a register import (their ``origin``
-  names the register, as :mod:`geo.eprtr` writes it): the register reports
-  CO2 and waste sent off site, never what a plant needs, so the profile fills
-  in the rest;
+  names the register, as :mod:`geo.eprtr` and :mod:`geo.hotmaps` write it):
+  the E-PRTR reports CO2 and waste sent off site, Hotmaps CO2 and excess
+  heat, never what a plant needs, so the profile fills in the rest;
 - never a facility with a flow a user declared: declared flows win.
 
 An inferred flow never repeats a resource the facility already has in the
@@ -33,8 +33,10 @@ from geo.taxonomy import ACTIVITY_PREFIX, Taxonomy
 
 __all__ = ["REGISTER_ORIGINS", "infer_flows", "register_derived"]
 
-#: Beginnings of the ``origin`` text that mark a flow as taken from a public register.
-REGISTER_ORIGINS = ("E-PRTR",)
+#: Beginnings of the ``origin`` text that mark a flow as taken from a public register or database: the E-PRTR
+#: (:mod:`geo.eprtr`) and the Hotmaps industrial database (:data:`geo.hotmaps.ORIGIN`). Such a source reports
+#: a plant's CO2, waste or excess heat, never all it supplies and needs, so the sector profile fills in the rest.
+REGISTER_ORIGINS = ("E-PRTR", "Hotmaps industrial database")
 
 
 def infer_flows(
@@ -57,7 +59,8 @@ def infer_flows(
     -------
     flows : DataFrame
         The given flows followed by the inferred ones (same columns;
-        inferred rows have ``basis='inferred'``, NaN ``quantity``, the
+        inferred rows have ``basis='inferred'``, NaN ``quantity``, empty
+        ``evidence`` (when the flows have that column), the
         resource's unit, the profile note as ``description`` and
         ``source`` naming the profile, e.g. ``sector profile NACE 35.11`` or
         ``sector profile E-PRTR activity 5(d)``).
@@ -85,6 +88,7 @@ def infer_flows(
         max_distance_km=np.nan,
         confidential=False,
         basis="inferred",
+        evidence="",  # no figure of the facility's own: its estimate (geo.estimates) says how it was sized
         source="sector profile " + _profile_name(inferred["key"]),
     )
     columns = list(dict.fromkeys([*flows.columns, "source"]))

@@ -39,10 +39,10 @@ __all__ = ["SCORING_FIELDS", "CandidatePairs", "CandidateSearch", "CandidateStat
 _FLOW_FIELDS = (
     "flow_id", "facility_id", "resource", "quantity", "unit", "ewc", "description",
     "max_distance_km", "confidential", "basis", "partners", "estimate", "quantity_low", "quantity_high",
-    "quantity_note",
+    "quantity_note", "evidence",
 )
 
-_FACILITY_FIELDS = ("name", "nace", "country", "cluster", "operator")
+_FACILITY_FIELDS = ("name", "nace", "country", "cluster", "operator", "precision")
 
 
 @dataclass
@@ -144,7 +144,10 @@ def find_candidates(
     -------
     candidates : DataFrame
         One row per pair: ``supply_*`` and ``demand_*`` copies of the flow
-        fields, the two ends' ``*_lon``/``*_lat``, ``strength``, ``rule``,
+        fields (among them ``evidence``: ``published``, ``typical`` or empty)
+        and of the facility fields (``name``, ``nace``, ``country``,
+        ``cluster``, ``operator``, ``precision``: ``site``, ``address``,
+        ``town`` or empty), the two ends' ``*_lon``/``*_lat``, ``strength``, ``rule``,
         ``reason``, ``rule_source``, ``max_distance_km`` (the road limit
         applied), the columns of :func:`geo.distance.link_distances` (NaN
         road distance and time for a pair only ships can serve), and

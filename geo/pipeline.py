@@ -67,8 +67,10 @@ LINK_COLUMNS = [
     "avoided_co2_t_per_yr", "gross_value_eur_per_yr", "rule", "strength", "reason", "rule_source",
     "supply_flow_id", "supply_quantity", "supply_unit", "supply_ewc", "supply_description",
     "supply_basis", "supply_nace", "supply_country", "supply_cluster", "supply_operator", "supply_quantity_note",
+    "supply_evidence", "supply_precision",
     "demand_flow_id", "demand_quantity", "demand_unit", "demand_description",
     "demand_basis", "demand_nace", "demand_country", "demand_cluster", "demand_operator", "demand_quantity_note",
+    "demand_evidence", "demand_precision",
     "confidential", "supply_lon", "supply_lat", "demand_lon", "demand_lat", "unroutable_reason",
 ]
 
@@ -83,7 +85,12 @@ class MatchResult:
         :data:`LINK_COLUMNS`, best link first. Both ends are in the
         ``supply_lon``/``supply_lat`` and ``demand_lon``/``demand_lat``
         columns; :func:`link_lines` turns them into LineStrings when a map or
-        a spatial file needs them.
+        a spatial file needs them. ``supply_evidence``/``demand_evidence``
+        say where each flow's stated quantity comes from (``published``,
+        ``typical``, or empty when the input does not say; inferred flows
+        leave it empty, their ``*_quantity_note`` says how they were sized) and
+        ``supply_precision``/``demand_precision`` how closely each facility's
+        point is known (``site``, ``address``, ``town`` or empty).
     stats : CandidateStats
         Pair counts of the candidate search.
     flows : DataFrame

@@ -13,6 +13,10 @@ The page explains itself, for a reader who never saw the app:
   :func:`geo.export.method_rows`: the date, the tool's version, the data, the
   view and filters when the caller gives them, the method and the sources.
 
+Every fixed text is in the language asked for (``lang``, :mod:`geo.i18n`),
+numbers written as it writes them; the explanation (``why``) and the method
+notes' texts are the engine's, in English.
+
 Every text from the data is HTML-escaped before it reaches the page (table,
 popups, notes), and the map's data travels as JSON in which ``<``, ``>``
 and ``&`` are written as ``\\u003c``, ``\\u003e`` and ``\\u0026``: a name such as
@@ -32,7 +36,8 @@ import pandas as pd
 from branca.element import Element, MacroElement
 from jinja2 import Template
 
-from geo.export import FIXED_DECIMALS, LABELS, cell_text, method_rows, readable_values
+from geo.export import FIXED_DECIMALS, cell_text, column_labels, method_rows, readable_values
+from geo.i18n import DEFAULT, t, word
 from layers.assets import APP_URL, inline_assets
 from layers.basemap import base_map
 from layers.facilities import facility_layer
@@ -45,21 +50,13 @@ __all__ = ["TABLE_COLUMNS", "standalone_map", "write_standalone_map"]
 TABLE_COLUMNS = ("rank", "score", "supply_name", "demand_name", "resource", "quantity", "distance_km",
                  "co2_saved_t_per_yr", "value_eur_per_yr", "status", "why")
 _NUMERIC = ("rank", "score", "quantity", "distance_km", "co2_saved_t_per_yr", "value_eur_per_yr")
-#: What the score's parts are called in a popup.
-_PARTS = {"part_co2": "CO2", "part_value": "value", "part_distance": "distance",
-          "part_compatibility": "compatibility", "part_precedent": "precedent"}
-
-_ABOUT = (
-    "A link is a possible exchange: a resource one facility has left over (heat, ash, CO2, water ...) that "
-    "another nearby could use. Its score, from 0 to 100, weighs the CO2 it would save, its net value, the "
-    "distance, how well the resource fits the need and whether industrial parks elsewhere run such an exchange "
-    "(the weights are in the method notes). Figures are screening estimates, rounded; they do not replace a "
-    "feasibility study."
-)
+#: The score's parts a popup lists (each named by the catalogue's ``part.<column>``), confidence last.
+_PARTS = ("part_co2", "part_value", "part_distance", "part_compatibility", "part_precedent", "confidence")
 
 
-def standalone_map(facilities: pd.DataFrame, links: pd.DataFrame, *, title: str = "Industrial symbiosis links",
-                   method: dict[str, str] | None = None, breaks: tuple[float, ...] | None = None) -> str:
+def standalone_map(facilities: pd.DataFrame, links: pd.DataFrame, *, title: str | None = None,
+                   method: dict[str, str] | None = None, breaks: tuple[float, ...] | None = None,
+                   lang: str = DEFAULT) -> str:
     """The whole page as one HTML string: Leaflet, its style and the land layer inlined, no CDN.
 
     ``facilities`` as :func:`layers.facilities.facility_features` takes them;
@@ -71,36 +68,40 @@ def standalone_map(facilities: pd.DataFrame, links: pd.DataFrame, *, title: str 
     ----------
     facilities, links : DataFrame
         What the page shows (a view's facilities and links, best link first).
-    title : str
-        The page's title and heading.
+    title : str, optional
+        The page's title and heading; "Industrial symbiosis links" (in ``lang``) by default.
     method : dict, optional
         The run's method, data and filters (item to text), listed under the
         table with the date and sources (:func:`geo.export.method_rows`).
     breaks : tuple of float, optional
         Lower bounds of the score classes (the app's, so the colours match
         its map); by default the quintiles of these links' scores.
+    lang : str
+        Language of the page's fixed texts, labels, resource names and numbers.
 
     Returns
     -------
     str
         The page.
     """
+    title = title if title is not None else t("html.title", lang)
     fmap = base_map()
     root = fmap.get_root()
     root.header.add_child(Element(f"<title>{html.escape(title)}</title>"), name="page_title")
     root.header.add_child(Element(_STYLE), name="page_layout")
-    facility_layer(facilities).add_to(fmap)
+    facility_layer(facilities, lang=lang).add_to(fmap)
     breaks = score_breaks(links["score"]) if breaks is None else breaks
-    shown = readable_values(links)  # figures rounded for reading, resources by name
-    features = link_features(links, breaks=breaks)
-    _add_popups(features, links["rank"], shown)
-    group = link_layer(features)
+    shown = readable_values(links, lang)  # figures rounded for reading, resources by name
+    features = link_features(links, breaks=breaks, lang=lang)
+    _add_popups(features, links["rank"], shown, lang)
+    group = link_layer(features, lang=lang)
     group.add_to(fmap)
     approximate = any(c in links and links[c].notna().any() for c in ("supply_cell_km", "demand_cell_km"))
-    fmap.add_child(legend(breaks, approximate=approximate))
+    fmap.add_child(legend(breaks, approximate=approximate, lang=lang))
     folium.LayerControl(collapsed=False).add_to(fmap)
     _fit(fmap, facilities, links)
-    root.html.add_child(Element(_panel(links, shown, facilities, title=title, method=method)), name="links_panel")
+    root.html.add_child(Element(_panel(links, shown, facilities, title=title, method=method, lang=lang)),
+                        name="links_panel")
     layer = next((c for c in group._children.values() if isinstance(c, folium.GeoJson)), None)
     fmap.add_child(_script(layer.get_name() if layer is not None else ""))
     return inline_assets(root.render(), base=APP_URL)
@@ -135,14 +136,14 @@ def write_standalone_map(facilities: pd.DataFrame, links: pd.DataFrame, path: st
 
 # --- popups ---------------------------------------------------------------------------------
 
-def _add_popups(features: dict, ranks: pd.Series, shown: pd.DataFrame) -> None:
+def _add_popups(features: dict, ranks: pd.Series, shown: pd.DataFrame, lang: str = DEFAULT) -> None:
     """Give each link feature a ``popup`` property: the HTML of its links' popups (escaped text only).
 
     ``shown`` holds the links' values for reading, row by row with their
     ``ranks``. A feature names its link by ``rank`` (or several by
     ``ranks``, where parallel links share one line).
     """
-    popups = {int(rank): _popup(row) for rank, row in zip(ranks, shown.to_dict("records"), strict=True)}
+    popups = {int(rank): _popup(row, lang) for rank, row in zip(ranks, shown.to_dict("records"), strict=True)}
     for feature in features["features"]:
         props = feature["properties"]
         ranks = props.get("ranks") or [props.get("rank")]
@@ -150,112 +151,133 @@ def _add_popups(features: dict, ranks: pd.Series, shown: pd.DataFrame) -> None:
         props["popup"] = '<hr class="sym-sep">'.join(shown_here)
 
 
-def _popup(row: dict) -> str:
-    """One link's popup: who to whom, the figures, the explanation and the score's parts."""
+def _popup(row: dict, lang: str = DEFAULT) -> str:
+    """One link's popup: who to whom, the figures, the explanation and the score's parts (in ``lang``)."""
     figures = [
-        ("Resource", _text(row.get("resource"))),
-        ("Quantity", _quantity(row)),
-        ("Distance", _distance(row)),
-        ("CO2 saved", _with_unit(row.get("co2_saved_t_per_yr"), "t/yr")),
-        ("Net value", _with_unit(row.get("value_eur_per_yr"), "EUR/yr")),
-        ("Score", _score(row)),
-        ("Status", _text(row.get("status"))),
-        ("Precedent at", _text(row.get("precedent_at"))),
+        ("tip.resource", _text(row.get("resource"), lang=lang)),
+        ("tip.quantity", _quantity(row, lang)),
+        ("tip.distance", _distance(row, lang)),
+        ("link.co2_saved", _with_unit(row.get("co2_saved_t_per_yr"), "t/yr", lang)),
+        ("link.net_value", _with_unit(row.get("value_eur_per_yr"), "EUR/yr", lang)),
+        ("link.score", _score(row, lang)),
+        ("col.status", _text(row.get("status"), lang=lang)),
+        ("col.precedent_at", _text(row.get("precedent_at"), lang=lang)),
+        *((f"col.{c}", _word(kind, row.get(c), lang)) for c, kind in _SOURCES),
     ]
-    rows = "".join(f"<tr><th>{name}</th><td>{value}</td></tr>" for name, value in figures if value)
-    parts = [f"{name} {cell_text(row.get(c))} %" for c, name in _PARTS.items() if cell_text(row.get(c))]
-    if cell_text(row.get("confidence")):
-        parts.append(f"confidence {cell_text(row.get('confidence'))} %")
+    rows = "".join(f"<tr><th>{html.escape(t(key, lang))}</th><td>{value}</td></tr>" for key, value in figures if value)
+    parts = [f"{t('part.' + c, lang)} {_cell(row.get(c), lang)} %" for c in _PARTS if _cell(row.get(c), lang)]
     return (
         '<div class="sym-pop">'
         f'<div class="sym-pop-title"><b>#{_text(row.get("rank"))}</b> {_text(row.get("supply_name"))} &rarr; '
         f'{_text(row.get("demand_name"))}</div>'
         f'<table>{rows}</table>'
         + (f'<p class="sym-why">{_text(row.get("why"))}</p>' if _text(row.get("why")) else "")
-        + (f'<div class="sym-parts">Score parts: {html.escape(", ".join(parts))}</div>' if parts else "")
+        + (f'<div class="sym-parts">{html.escape(t("html.parts", lang, parts=", ".join(parts)))}</div>'
+           if parts else "")
         + "</div>"
     )
 
 
-def _text(value, column: str = "") -> str:
-    """A cell as escaped HTML text (with the column's fixed decimals, if it has them)."""
-    return html.escape(cell_text(value, decimals=FIXED_DECIMALS.get(column)), quote=True)
+#: How exact each end's place is and what each quantity rests on, where the links carry it (issue 14).
+_SOURCES = (("supply_precision", "precision_short"), ("demand_precision", "precision_short"),
+            ("supply_evidence", "evidence"), ("demand_evidence", "evidence"))
 
 
-def _with_unit(value, unit: str) -> str:
-    text = cell_text(value)
+def _word(kind: str, value, lang: str) -> str:
+    """A coded value (``site``, ``published``) in words of ``lang``, escaped; '' when blank."""
+    text = cell_text(value).strip()
+    return html.escape(word(kind, text, lang)) if text else ""
+
+
+def _cell(value, lang: str = DEFAULT, decimals: int | None = None) -> str:
+    """A cell as the language writes it (:func:`geo.export.cell_text` with its decimal mark and thousands
+    separator, a no-break space where it groups with a space)."""
+    group = t("number.thousands", lang)
+    return cell_text(value, decimals=decimals, decimal=t("number.decimal", lang),
+                     thousands="\u00a0" if group == "space" else group)
+
+
+def _text(value, column: str = "", *, lang: str = DEFAULT) -> str:
+    """A cell as escaped HTML text (with the column's fixed decimals, if it has them), numbers as ``lang``
+    writes them."""
+    return html.escape(_cell(value, lang, FIXED_DECIMALS.get(column)), quote=True)
+
+
+def _with_unit(value, unit: str, lang: str = DEFAULT) -> str:
+    text = _cell(value, lang)
     return f"{html.escape(text)} {html.escape(unit)}" if text else ""
 
 
-def _quantity(row: dict) -> str:
+def _quantity(row: dict, lang: str = DEFAULT) -> str:
     if isinstance(row.get("quantity_range"), str) and row["quantity_range"].strip():
         return _text(row["quantity_range"])
-    text = cell_text(row.get("quantity"))
-    return f"{html.escape(text)} {_text(row.get('unit'))}" if text else "not stated"
+    text = _cell(row.get("quantity"), lang)
+    return f"{html.escape(text)} {_text(row.get('unit'))}" if text else html.escape(t("link.not_stated", lang))
 
 
-def _distance(row: dict) -> str:
-    text = cell_text(row.get("distance_km"), decimals=1)
+def _distance(row: dict, lang: str = DEFAULT) -> str:
+    text = _cell(row.get("distance_km"), lang, decimals=1)
     if not text:
         return ""
     out = f"{html.escape(text)} km"
     if cell_text(row.get("distance_source")):
         out += f" ({_text(row.get('distance_source'))})"
     if cell_text(row.get("travel_time_min")):
-        out += f", {_text(row.get('travel_time_min'))} min"
-    cells = [cell_text(row.get(c)) for c in ("supply_cell_km", "demand_cell_km") if cell_text(row.get(c))]
+        out += f", {_text(row.get('travel_time_min'), lang=lang)} min"
+    cells = [_cell(row.get(c), lang) for c in ("supply_cell_km", "demand_cell_km") if cell_text(row.get(c))]
     if cells:
-        out += f"; places approximate (grid cells of {html.escape(' and '.join(cells))} km)"
+        out += "; " + html.escape(t("html.cells", lang, cells=t("totals.and", lang, first=cells[0], last=cells[-1])
+                                     if len(cells) > 1 else cells[0]))
     return out
 
 
-def _score(row: dict) -> str:
-    text = cell_text(row.get("score"), decimals=1)
+def _score(row: dict, lang: str = DEFAULT) -> str:
+    text = _cell(row.get("score"), lang, decimals=1)
     if not text:
         return ""
     driver = cell_text(row.get("score_driver"))
-    return html.escape(text) + (f" (rests mostly on {html.escape(driver)})" if driver else "")
+    return html.escape(text) + (" " + html.escape(t("html.rests_on", lang, driver=driver)) if driver else "")
 
 
 # --- the panel: table and method notes ----------------------------------------------------------
 
 def _panel(links: pd.DataFrame, shown: pd.DataFrame, facilities: pd.DataFrame, *, title: str,
-           method: dict[str, str] | None) -> str:
+           method: dict[str, str] | None, lang: str = DEFAULT) -> str:
     """The panel beside the map: heading, the table of links, what a link and a score are, the method notes."""
-    notes = method_rows(method, links=links, facilities=facilities)
+    notes = method_rows(method, links=links, facilities=facilities, lang=lang)
     listed = "".join(f"<dt>{html.escape(item)}</dt><dd>{html.escape(text)}</dd>" for item, text in notes.items())
     n = len(links)
-    lead = (f"{n} link{'s' if n != 1 else ''}, best first. Click a link on the map for its explanation, or a row "
-            "to show it on the map; click a column heading to sort." if n else "No links match.")
+    count = t("count.link.one" if n == 1 else "count.link.many", lang, n=n)
+    lead = t("html.lead", lang, links=count) if n else t("html.none", lang)
     return (
-        '<section class="sym-panel" aria-label="Links and method">'
+        f'<section class="sym-panel" aria-label="{html.escape(t("html.aria", lang))}">'
         f"<h1>{html.escape(title)}</h1>"
         f'<p class="sym-lead">{html.escape(lead)}</p>'
-        + (_table(links["rank"], shown) if n else "")
-        + '<h2>What the map shows</h2>'
-        f"<p>{html.escape(_ABOUT)}</p>"
-        "<h2>How these links were found</h2>"
+        + (_table(links["rank"], shown, lang) if n else "")
+        + f'<h2>{html.escape(t("html.what", lang))}</h2>'
+        f'<p>{html.escape(t("html.about", lang))}</p>'
+        f'<h2>{html.escape(t("html.how", lang))}</h2>'
         f'<dl class="sym-method">{listed}</dl>'
         "</section>"
     )
 
 
-def _table(ranks: pd.Series, shown: pd.DataFrame) -> str:
+def _table(ranks: pd.Series, shown: pd.DataFrame, lang: str = DEFAULT) -> str:
     """The links as an HTML table in rank order: one ``tbody`` per link, its figures on one row and its
     explanation on the next; numeric cells carry their value to sort by."""
     columns = [c for c in TABLE_COLUMNS if c in shown and c != "why"]
     head = "".join(
         f'<th scope="col" data-type="{"number" if c in _NUMERIC else "text"}">'
-        f'<button type="button">{html.escape(_heading(c))}</button></th>' for c in columns)
+        f'<button type="button">{html.escape(_heading(c, lang))}</button></th>' for c in columns)
     bodies = []
     for rank, row in zip(ranks, shown.to_dict("records"), strict=True):
         cells = []
         for column in columns:
             value = row.get(column)
             if column == "quantity":
-                cells.append(f'<td class="n" data-v="{_sort_value(value)}">{_quantity(row)}</td>')
+                cells.append(f'<td class="n" data-v="{_sort_value(value)}">{_quantity(row, lang)}</td>')
             elif column in _NUMERIC:
-                cells.append(f'<td class="n" data-v="{_sort_value(value)}">{_text(value, column)}</td>')
+                cells.append(f'<td class="n" data-v="{_sort_value(value)}">{_text(value, column, lang=lang)}</td>')
             else:
                 cells.append(f"<td>{_text(value)}</td>")
         why = _text(row.get("why"))
@@ -265,8 +287,8 @@ def _table(ranks: pd.Series, shown: pd.DataFrame) -> str:
             f'{"".join(bodies)}</table></div>')
 
 
-def _heading(column: str) -> str:
-    return "#" if column == "rank" else LABELS.get(column, column)
+def _heading(column: str, lang: str = DEFAULT) -> str:
+    return "#" if column == "rank" else column_labels(lang).get(column, column)
 
 
 def _sort_value(value) -> str:

@@ -11,14 +11,16 @@ hovered or clicked: they are drawn as arcs bowed apart, each its own line.
 
 from __future__ import annotations
 
+import html
+
 import folium
 import numpy as np
 import pandas as pd
 from branca.element import MacroElement
 from jinja2 import Template
 
-from layers.facilities import (OTHER_SECTION_COLOUR, ROLE_COLOURS, ROLE_LABELS, SECTION_COLOURS, SECTION_LABELS,
-                               _text)
+from geo.i18n import DEFAULT, number, resource_name, t, word
+from layers.facilities import OTHER_SECTION_COLOUR, ROLE_COLOURS, SECTION_COLOURS, _text
 
 __all__ = ["ARC_POINTS", "SCORE_BINS", "SCORE_COLOURS", "WIDTHS", "legend", "link_features", "link_layer",
            "score_breaks"]
@@ -57,8 +59,9 @@ def score_breaks(scores) -> tuple[float, ...]:
     return (0.0, *(float(b) for b in inner))
 
 
-def link_features(links: pd.DataFrame, *, breaks: tuple[float, ...] | None = None) -> dict:
-    """GeoJSON FeatureCollection of supplier-to-receiver lines, every text HTML-escaped.
+def link_features(links: pd.DataFrame, *, breaks: tuple[float, ...] | None = None, lang: str = DEFAULT) -> dict:
+    """GeoJSON FeatureCollection of supplier-to-receiver lines, every text HTML-escaped, the fixed ones (and
+    the resources' names) in ``lang``.
 
     ``links`` has the engine's link columns (:data:`geo.pipeline.LINK_COLUMNS`);
     a public view's ``quantity_range`` replaces the quantity when present,
@@ -88,25 +91,26 @@ def link_features(links: pd.DataFrame, *, breaks: tuple[float, ...] | None = Non
             approximate |= links[column].notna().to_numpy()
     features = []
     for i, row in enumerate(links.itertuples(index=False)):
-        quantity = ranges.iloc[i] or _quantity_text(row.quantity, row.unit)
+        quantity = ranges.iloc[i] or _quantity_text(row.quantity, row.unit, lang)
         title = f"#{int(row.rank)}: {_text(row.supply_name)} &rarr; {_text(row.demand_name)}"
+        source = _text(word("distance_source", row.distance_source, lang))
         if approximate[i]:
-            title += " (places approximate)"
-            distance = f"about {row.distance_km:.0f} km ({_text(row.distance_source)})"
+            title += " " + _text(t("link.approximate", lang))
+            distance = _text(t("link.distance_about", lang, km=number(row.distance_km, lang), source=source))
         else:
-            distance = f"{row.distance_km:.1f} km ({_text(row.distance_source)})"
+            distance = _text(t("link.distance", lang, km=number(row.distance_km, lang, decimals=1), source=source))
         if size[i] > 1:
-            title += f" &ndash; {member[i] + 1} of {size[i]} links between these places"
+            title += " &ndash; " + _text(t("link.of_pair", lang, n=int(member[i] + 1), size=int(size[i])))
         features.append({
             "type": "Feature",
             "geometry": {"type": "LineString", "coordinates": lines[i]},
             "properties": {
                 "rank": int(row.rank),
                 "link": title,
-                "resource": _text(row.resource),
+                "resource": _text(resource_name(row.resource, lang)),
                 "quantity": _text(quantity),
                 "distance": distance,
-                "score": f"{row.score:.0f}",
+                "score": number(row.score, lang),
                 "c": int(colour_class[i]),  # score class: colour
                 "w": int(width_class[i]),  # quantity class within its unit: width
                 "a": int(approximate[i]),  # ends are grid cells: dashed
@@ -115,15 +119,18 @@ def link_features(links: pd.DataFrame, *, breaks: tuple[float, ...] | None = Non
     return {"type": "FeatureCollection", "features": features}
 
 
-def link_layer(links: pd.DataFrame | dict, *, name: str = "Candidate links", opacity: float = 0.85) -> folium.FeatureGroup:
+def link_layer(links: pd.DataFrame | dict, *, name: str | None = None, opacity: float = 0.85,
+               lang: str = DEFAULT) -> folium.FeatureGroup:
     """One feature group holding one GeoJSON layer of all links.
 
     ``links`` is a frame, or what :func:`link_features` made of one (so that
     a caller can cache that step). A lower ``opacity`` recedes them behind a
-    presented link (:mod:`layers.present`).
+    presented link (:mod:`layers.present`). The layer's name (by default
+    "Candidate links") and the tooltip's are in ``lang``.
     """
+    name = name or t("layer.links", lang)
     group = folium.FeatureGroup(name=name)
-    data = links if isinstance(links, dict) else link_features(links)
+    data = links if isinstance(links, dict) else link_features(links, lang=lang)
     if not data["features"]:
         return group  # folium's tooltip refuses a layer with no features to take its fields from
 
@@ -135,7 +142,8 @@ def link_layer(links: pd.DataFrame | dict, *, name: str = "Candidate links", opa
         name=name,
         style_function=style,
         tooltip=folium.GeoJsonTooltip(fields=["link", "resource", "quantity", "distance", "score"],
-                                      aliases=["", "Resource", "Quantity", "Distance", "Score (0-100)"], sticky=True),
+                                      aliases=["", *(t(f"tip.{f}", lang) for f in ("resource", "quantity", "distance",
+                                                                                    "score"))], sticky=True),
     ).add_to(group)
     return group
 
@@ -197,7 +205,8 @@ def _lines(ends: np.ndarray, member: np.ndarray, size: np.ndarray) -> list[list[
     return lines
 
 
-def legend(breaks: tuple[float, ...] = SCORE_BINS, *, approximate: bool = False, compact: bool = False) -> MacroElement:
+def legend(breaks: tuple[float, ...] = SCORE_BINS, *, approximate: bool = False, compact: bool = False,
+           lang: str = DEFAULT) -> MacroElement:
     """The map's legend, a box at its bottom left above the scale bar (static text only).
 
     It says what a link and its score are, then the colours of the score
@@ -207,39 +216,41 @@ def legend(breaks: tuple[float, ...] = SCORE_BINS, *, approximate: bool = False,
     ``compact`` (a projector) puts the lines, scores and roles in one strip
     along the map's foot, where it covers little of the map. The box takes
     the theme's colours and text size from the base map
-    (:func:`layers.basemap.base_map`) and can be folded away.
+    (:func:`layers.basemap.base_map`) and can be folded away. Its words are
+    the catalogue's ``legend.*`` in ``lang`` (escaped: the markup is made here).
     """
+    def say(key: str) -> str:
+        return html.escape(t(key, lang))
+
     lows = [f"{b:.0f}" for b in breaks]
     scores = "".join(f'<span class="sym-item"><span class="sym-line" style="background:{c}"></span>{lo}+</span>'
                      for c, lo in zip(SCORE_COLOURS[::-1], lows[::-1], strict=True))
-    roles = "".join(f'<span class="sym-item"><span class="sym-dot" style="background:{c}"></span>{ROLE_LABELS[r]}</span>'
-                    for r, c in ROLE_COLOURS.items())
-    dashed = ('<span class="sym-item"><span class="sym-line sym-dash"></span>confidential, places approximate</span>'
+    roles = "".join(f'<span class="sym-item"><span class="sym-dot" style="background:{c}"></span>{say("role." + r)}'
+                    "</span>" for r, c in ROLE_COLOURS.items())
+    dashed = (f'<span class="sym-item"><span class="sym-line sym-dash"></span>{say("legend.dashed")}</span>'
               if approximate else "")
     if compact:
-        body = (f'<div class="sym-row"><b>Line</b>: a possible exchange, supplier &rarr; receiver; '
-                f"wider carries more. {dashed}</div>"
-                f'<div class="sym-row"><b>Score</b> 0-100, how promising: {scores}</div>'
-                f'<div class="sym-row"><b>Facilities</b>: {roles}</div>')
+        body = (f'<div class="sym-row"><b>{say("legend.strip_line")}</b>: {say("legend.strip_line_text")} '
+                f"{dashed}</div>"
+                f'<div class="sym-row"><b>{say("legend.score")}</b> {say("legend.strip_score_text")} {scores}</div>'
+                f'<div class="sym-row"><b>{say("legend.facilities")}</b>: {roles}</div>')
         kind = "sym-legend sym-strip"
     else:
         sectors = "".join(f'<span class="sym-item"><span class="sym-dot sym-ring" style="border-color:{c}"></span>'
-                          f"{SECTION_LABELS[s]}</span>" for s, c in SECTION_COLOURS.items())
+                          f'{say("section." + s)}</span>' for s, c in SECTION_COLOURS.items())
         sectors += (f'<span class="sym-item"><span class="sym-dot sym-ring" style="border-color:{OTHER_SECTION_COLOUR}">'
-                    "</span>Other</span>")
+                    f'</span>{say("legend.other")}</span>')
         body = (
-            "<p><b>A line</b> is a possible exchange: what one facility has spare (heat, ash, CO2 ...) could "
-            "meet what another needs; from supplier to receiver.</p>"
-            "<p><b>Score</b> 0-100, how promising: CO2 and money saved, distance, fit of the resources, "
-            "exchanges like it elsewhere.</p>"
+            f'<p><b>{say("legend.line")}</b> {say("legend.line_text")}</p>'
+            f'<p><b>{say("legend.score")}</b> {say("legend.score_text")}</p>'
             f'<div class="sym-grid">{scores}</div>'
-            f"<p><b>Width</b>: quantity, against links of the same unit.</p>{dashed}"
-            f'<p><b>Facilities</b>: fill, role</p><div class="sym-grid">{roles}</div>'
-            f'<p>outline, sector</p><div class="sym-grid">{sectors}</div>'
+            f'<p><b>{say("legend.width")}</b>: {say("legend.width_text")}</p>{dashed}'
+            f'<p><b>{say("legend.facilities")}</b>: {say("legend.fill")}</p><div class="sym-grid">{roles}</div>'
+            f'<p>{say("legend.outline")}</p><div class="sym-grid">{sectors}</div>'
         )
         kind = "sym-legend"
     element = MacroElement()
-    element.body = f'<details class="{kind}" open><summary>Legend</summary>{body}</details>'
+    element.body = f'<details class="{kind}" open><summary>{say("legend.title")}</summary>{body}</details>'
     element._template = Template("{% macro header(this, kwargs) %}" + _LEGEND_STYLE + "{% endmacro %}"
                                  "{% macro script(this, kwargs) %}" + _LEGEND_SCRIPT + "{% endmacro %}")
     return element
@@ -290,7 +301,7 @@ def _quantity_classes(quantity: np.ndarray, unit: np.ndarray) -> np.ndarray:
     return out
 
 
-def _quantity_text(quantity: float, unit: str) -> str:
+def _quantity_text(quantity: float, unit: str, lang: str = DEFAULT) -> str:
     if quantity is None or not np.isfinite(quantity):
-        return "not stated"
-    return f"{quantity:,.0f} {unit}"
+        return t("link.not_stated", lang)
+    return f"{number(quantity, lang)} {unit}"

@@ -40,6 +40,7 @@ _PRESENTED_SCRIPT = """
 
 
 def presented_layer(feature: dict, *, supplier: str, receiver: str, key: str, theme: str = "bright",
+                    roles: tuple[str, str] = ("Supplier", "Receiver"),
                     name: str = "Presented link") -> folium.FeatureGroup:
     """The presented link drawn over the others, its two ends labelled, and the map fitted to it once per ``key``.
 
@@ -48,14 +49,15 @@ def presented_layer(feature: dict, *, supplier: str, receiver: str, key: str, th
     ``receiver`` are the names its ends are labelled with, plain text as the
     view shows them (a public view's sector labels), shown as text. The
     northern end's label sits above it and the southern end's below, so that
-    the two never cover each other; the map leaves room for them.
+    the two never cover each other; the map leaves room for them. ``roles``
+    are the small words above the names (the page's language), also shown as text.
     """
     colour, halo = PRESENTED_COLOURS[theme]
     line = [[lat, lon] for lon, lat in feature["geometry"]["coordinates"]]
     start, end = line[0], line[-1]
     north_first = start[0] >= end[0]
-    ends = [{"at": start, "role": "Supplier", "name": str(supplier), "above": north_first},
-            {"at": end, "role": "Receiver", "name": str(receiver), "above": not north_first}]
+    ends = [{"at": start, "role": str(roles[0]), "name": str(supplier), "above": north_first},
+            {"at": end, "role": str(roles[1]), "name": str(receiver), "above": not north_first}]
     group = folium.FeatureGroup(name=name, control=False)
     group.add_child(script_element(_PRESENTED_SCRIPT, line=line, ends=ends,
                                    style={"colour": colour, "halo": halo, "className": PRESENTED_CLASS}))

@@ -6,6 +6,7 @@ import folium
 import numpy as np
 import pandas as pd
 
+from geo.i18n import DEFAULT, language, resource_name
 from layers.facilities import _text
 
 __all__ = ["GROUP_COLOURS", "reach_features", "reach_layer", "reach_legend"]
@@ -17,12 +18,13 @@ GROUP_COLOURS = {"heat": "#D55E00", "gas": "#56B4E9", "water": "#0072B2", "bioma
 OTHER_GROUP_COLOUR = "#333333"
 
 
-def reach_features(reach: pd.DataFrame, *, max_km: float | None = None) -> dict:
+def reach_features(reach: pd.DataFrame, *, max_km: float | None = None, lang: str = DEFAULT) -> dict:
     """GeoJSON FeatureCollection of circle centres with their radius (``radius_m``), every text HTML-escaped.
 
     ``reach`` is what :func:`geo.matching.supply_reach` gives; ``max_km``
     (a distance filter) caps every radius. The circle is a straight-line
-    bound: the same distance by road reaches less far.
+    bound: the same distance by road reaches less far. Each group is named
+    in ``lang`` (its ``group_label`` where the language has no name for it).
     """
     km = reach["reach_km"].to_numpy(dtype=float)
     if max_km:
@@ -36,12 +38,20 @@ def reach_features(reach: pd.DataFrame, *, max_km: float | None = None) -> dict:
             "geometry": {"type": "Point", "coordinates": [float(lon[i]), float(lat[i])]},
             "properties": {
                 "facility_id": _text(row.facility_id),
-                "group": _text(row.group_label),
+                "group": _text(_group_name(row.group, row.group_label, lang)),
                 "colour": GROUP_COLOURS.get(row.group, OTHER_GROUP_COLOUR),
                 "radius_m": float(round(km[i] * 1000.0)),
             },
         })
     return {"type": "FeatureCollection", "features": features}
+
+
+def _group_name(group: str, label: str, lang: str) -> str:
+    """The group's name in ``lang``: the knowledge base's label (given) in English, else its translation."""
+    if language(lang) == DEFAULT:
+        return label
+    named = resource_name(group, lang)
+    return label if named == group else named
 
 
 def reach_layer(reach: pd.DataFrame | dict, *, max_km: float | None = None,

@@ -248,3 +248,50 @@ def test_duplicate_columns_and_a_folder_as_output_are_one_line_errors(write, tmp
     result = run("match", "--facilities", fac, "--out", folder)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "is a folder" in result.stderr
+
+
+@pytest.mark.parametrize(("option", "bar"), [((), False), (("--progress",), True), (("--no-progress",), False)])
+def test_match_progress_goes_to_stderr_only_and_only_when_asked_or_on_a_terminal(example, tmp_path, option, bar):
+    fac, flows = example
+    out = tmp_path / "links.csv"
+    result = run("match", "--facilities", fac, "--flows", flows, *option, "--out", out)  # stderr is a pipe here
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [f"wrote 2 links to {out}"]  # stdout: the result line, nothing else
+    assert ("match 2/5: candidates" in result.stderr) is bar
+    assert ("match 5/5: ranking" in result.stderr) is bar
+
+
+def test_match_prints_how_the_run_was_cut_down(example, tmp_path, monkeypatch, capsys):
+    from geo import settings
+    from geo.cli import main
+
+    fac, flows = example
+    monkeypatch.setattr(settings, "MAX_LINKS", 1)
+    monkeypatch.setattr(settings, "ALLOCATION_MAX_LINKS", 0)
+    assert main(["match", "--facilities", str(fac), "--flows", str(flows), "--out", str(tmp_path / "l.csv")]) == 0
+    captured = capsys.readouterr()
+    notes = [line for line in captured.err.splitlines() if line.startswith("note: ") and "without flows" not in line]
+    assert notes == [
+        "note: 2 links found; more than the 1 a match keeps (max_links), so each demand flow kept its best 5 and of "
+        "those the best 1 were kept (1 left out)",
+        "note: not allocated: 1 links are more than the allocation takes (0)",
+    ]
+    assert captured.out.splitlines() == [f"wrote 1 links to {tmp_path / 'l.csv'}"]
+    assert "match 2/5" not in captured.err  # captured stderr is no terminal: no bar
+
+
+def test_match_shows_the_bar_by_default_when_stderr_is_a_terminal(example, tmp_path, monkeypatch, capsys):
+    import io
+
+    from geo.cli import main
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    fac, flows = example
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    assert main(["match", "--facilities", str(fac), "--flows", str(flows), "--out", str(tmp_path / "l.csv")]) == 0
+    assert "match 2/5: candidates" in terminal.getvalue()
+    assert capsys.readouterr().out.splitlines() == [f"wrote 2 links to {tmp_path / 'l.csv'}"]

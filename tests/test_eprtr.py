@@ -370,6 +370,14 @@ def test_recovered_non_hazardous_waste_of_the_eea_file_becomes_supply(eea):
         result.flows.loc[result.flows["facility_id"] == mill, "resource"])
 
 
+def test_register_co2_is_published_and_split_waste_typical(eea):
+    flows = import_eprtr(list(eea)).flows.set_index(["facility_id", "resource"])
+    assert flows.loc[("EPRTR-SE-1", "gas.co2"), "evidence"] == "published"  # the register's own figure
+    # the tonnes are the register's, but which residue they are is the activity's typical split
+    assert flows.loc[("EPRTR-SE-1", "mineral.fly_ash"), "evidence"] == "typical"
+    assert set(flows["evidence"]) == {"published", "typical"}
+
+
 def test_eea_country_and_bbox_filters(eea):
     swedish = import_eprtr(list(eea), country="se")
     assert set(swedish.facilities["country"]) == {"SE"}
@@ -469,6 +477,23 @@ def test_the_nordic_air_file_gives_each_country_its_facilities_that_match(tmp_pa
     assert (data.flows["resource"] == "gas.co2").sum() > 50
     assert main(["match", "--facilities", str(out), "--infer", "--out", str(tmp_path / "links.csv")]) == 0
     assert len(pd.read_csv(tmp_path / "links.csv")) > 500
+
+
+@pytest.mark.parametrize(("code", "name"), [("SE", "Sweden"), ("DK", "Denmark"), ("NO", "Norway")])
+def test_the_nordic_air_file_loses_no_facility_and_names_each_without_a_sector(code, name):
+    path = shared(*NORDIC_AIR)
+    rows = pd.read_csv(path, encoding="utf-8-sig", dtype=str, keep_default_na=False)
+    rows = rows[rows["countryName"] == name]
+    result = import_eprtr(path, country=code)
+    # every facility id of the country is written once, whatever year it last reported
+    assert sorted(result.facilities["inspire_id"]) == sorted(rows["FacilityInspireId"].unique())
+    # the only problems: facilities whose every row lacks the Annex I activity, kept without NACE
+    problems = result.report.problems
+    assert set(problems["action"]) <= {"kept without NACE"}
+    never = rows.groupby("FacilityInspireId")["EPRTRAnnexIMainActivity"].agg(lambda a: (a == "").all())
+    assert len(problems) == int(never.sum())
+    no_sector = result.facilities.loc[result.facilities["nace"] == "", "inspire_id"]
+    assert set(no_sector) == set(never.index[never])
 
 
 def test_with_the_waste_transfer_file_sweden_has_over_600_facilities(tmp_path):

@@ -5,10 +5,14 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from geo import settings
 from geo.cli import main
 from geo.dataset import load_dataset
-from geo.errors import InputError
-from geo.hotmaps import import_hotmaps
+from geo.eprtr import write_geopackage
+from geo.errors import InputError, KnowledgeBaseError
+from geo.hotmaps import heat_bands, import_hotmaps, subsector_nace
+from geo.inference import infer_flows, register_derived
+from geo.taxonomy import load_taxonomy
 from tests.conftest import shared
 
 COLUMNS = ("SiteID", "CompanyName", "SiteName", "Address", "CityCode", "City", "Country", "geom", "Subsector",
@@ -138,7 +142,71 @@ def test_cli_writes_a_geopackage_that_validates_and_matches(database, tmp_path, 
     assert main(["import-hotmaps", str(database), "--country", "EE", "--out", str(tmp_path / "x.gpkg")]) == 2
 
 
+def test_hotmaps_sites_also_get_the_typical_flows_of_their_sector(database, bundled, tmp_path):
+    result = import_hotmaps(database)
+    assert register_derived(result.flows).all()
+    write_geopackage(result, tmp_path / "hotmaps.gpkg")
+    data = load_dataset(tmp_path / "hotmaps.gpkg", taxonomy=bundled)
+    flows, _ = infer_flows(data.facilities, data.flows, bundled)
+    mill = flows[flows["facility_id"] == "HOTMAPS-1"]
+    # Hotmaps gives the mill's CO2 and excess heat; its sector adds what it needs and its other residues
+    assert {"biomass.solid_fuel", "material.paper_fibres"} <= set(mill.loc[mill["direction"] == "demand", "resource"])
+    assert {"organic.sludge", "biomass.bark"} <= set(mill.loc[mill["direction"] == "supply", "resource"])
+    assert (mill["resource"] == "heat.hot_water").sum() == 1  # the database's heat, not the profile's again
+    assert mill.loc[mill["basis"] == "inferred", "evidence"].eq("").all()
+
+
+def test_each_flow_says_whether_its_figure_is_published_or_estimated(database):
+    flows = import_hotmaps(database).flows.set_index(["facility_id", "resource"])
+    assert flows.loc[("HOTMAPS-1", "gas.co2"), "evidence"] == "published"  # EU ETS verified emissions
+    assert flows.loc[("HOTMAPS-1", "heat.hot_water"), "evidence"] == "typical"  # Hotmaps' estimate
+    assert flows.loc[("HOTMAPS-1", "heat.steam"), "evidence"] == "typical"
+
+
+def test_subsectors_and_heat_bands_come_from_the_knowledge_base(bundled):
+    nace = subsector_nace()
+    assert nace["paper and printing"] == "C17" and nace["other non-classified"] == ""
+    bands = heat_bands(bundled).set_index("column")
+    assert bands.loc["Excess_Heat_100-200C", "resource"] == "heat.hot_water"
+    assert set(bands.loc[["Excess_Heat_200-500C", "Excess_Heat_500C"], "resource"]) == {"heat.steam"}
+    assert bundled.conversion_factor("heat.steam", "GWh/yr", "MWh/yr") == 1000.0
+    assert (bands["source"] != "").all()
+
+
+def _knowledge_copy(tmp_path, monkeypatch, name, edit):
+    """The bundled knowledge base in tmp_path, with ``edit(text)`` applied to file ``name``; used from now on."""
+    import shutil
+
+    folder = tmp_path / "knowledge"
+    shutil.copytree(settings.KNOWLEDGE_DIR, folder)
+    path = folder / name
+    path.write_text(edit(path.read_text(encoding="utf-8")), encoding="utf-8")
+    monkeypatch.setattr(settings, "KNOWLEDGE_DIR", folder)
+    return folder
+
+
+@pytest.mark.parametrize(("name", "edit", "message"), [
+    ("hotmaps_heat_bands.csv", lambda t: t.replace(",heat.steam,200-500", ",mineral.slag,200-500"),
+     "Excess_Heat_200-500C: 'mineral.slag' is no heat resource"),
+    ("hotmaps_subsectors.csv", lambda t: t.replace("Cement,C23.51", "Cement,cement"),
+     "Cement: 'cement' is no NACE Rev. 2 code"),
+    ("hotmaps_subsectors.csv", lambda t: t + "cement,C23.52,again,[Q1]\n", "subsector 'cement' is listed twice"),
+    ("unit_conversions.csv", lambda t: "\n".join(line for line in t.splitlines() if "GWh/yr" not in line) + "\n",
+     "no conversion from GWh/yr to MWh/yr for heat.hot_water in unit_conversions.csv"),
+])
+def test_a_broken_hotmaps_table_is_refused_naming_the_row(database, tmp_path, monkeypatch, name, edit, message):
+    folder = _knowledge_copy(tmp_path, monkeypatch, name, edit)
+    with pytest.raises(KnowledgeBaseError, match=message):
+        import_hotmaps(database, taxonomy=load_taxonomy(folder))
+
+
 NORDIC = {"SE": "Sweden", "DK": "Denmark", "NO": "Norway", "FI": "Finland"}
+
+
+def test_every_subsector_of_the_real_database_has_a_row():
+    rows = pd.read_csv(shared("hotmaps", "Industrial_Database.csv"), sep=";", encoding="utf-8-sig", dtype=str,
+                       keep_default_na=False)
+    assert set(rows["Subsector"].str.lower()) <= set(subsector_nace().index)
 
 
 @pytest.mark.parametrize("code", sorted(NORDIC))

@@ -106,6 +106,21 @@ def test_register_flows_are_recognised_by_their_origin():
     assert register_derived(flows).tolist() == [True, False]
 
 
+def test_hotmaps_flows_count_as_register_flows_so_their_sites_get_the_profile(tax):
+    from geo.hotmaps import ORIGIN
+
+    fac = _facilities(("P", "Voima", "35.11", 25.0, 61.0), ("U", "Own figures", "35.11", 25.1, 61.0))
+    flows = declared_flows(("P", "supply", "heat.hot_water", 9000.0, "MWh/yr"),
+                           ("U", "supply", "heat.hot_water", 9000.0, "MWh/yr"))
+    flows["origin"] = [ORIGIN + ": excess heat 100-200 °C", ""]
+    flows["evidence"] = ["typical", "published"]
+    combined, _ = infer_flows(fac, flows, tax)
+    inferred = combined[combined["basis"] == "inferred"]
+    assert inferred["facility_id"].tolist() == ["P"]  # the user's own flow wins for U
+    assert inferred["resource"].tolist() == ["heat.steam"]
+    assert inferred["evidence"].tolist() == [""]
+
+
 def test_an_imported_register_matches_with_inferred_flows_and_no_landfill_takes_fuel(bundled, tmp_path):
     from geo.dataset import load_dataset
     from geo.eprtr import import_eprtr, write_geopackage

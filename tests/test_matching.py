@@ -209,3 +209,46 @@ def test_road_network_replaces_the_estimate_and_drops_long_detours(tax):
     assert row["distance_source"] == "road"
     assert row["distance_km"] == pytest.approx(0.1114, rel=2e-3)
     assert row["distance_km"] >= row["straight_km"]
+
+
+@pytest.mark.parametrize(("precision", "evidence"), [
+    (("site", "town"), ("published", "typical")),
+    (("address", ""), ("", "published")),
+])
+def test_each_end_of_a_candidate_keeps_its_evidence_and_precision(tax, precision, evidence):
+    fac, flows = _two(tax, 2.0)
+    fac["precision"], flows["evidence"] = list(precision), list(evidence)
+    row = find_candidates(fac, flows, tax)[0].iloc[0]
+    assert (row["supply_precision"], row["demand_precision"]) == precision
+    assert (row["supply_evidence"], row["demand_evidence"]) == evidence
+
+
+def test_evidence_and_precision_reach_the_links_from_the_files(tax, write):
+    from geo.dataset import load_dataset
+    from geo.pipeline import LINK_COLUMNS, match
+
+    facilities = write("facilities.csv", "facility_id;name;lat;lon;nace;country;precision\n"
+                                         "S;Sahaus;62.60;25.72;16.10;FI;site\n"
+                                         "K;Kaukolämpö;62.61;25.73;35.30;FI;town\n"
+                                         "V;Voima;62.62;25.74;35.11;FI;\n")
+    flows = write("flows.csv", "facility_id;direction;resource;quantity;unit;evidence\n"
+                               "S;supply;heat.hot_water;5000;MWh/yr;published\n"
+                               "K;demand;heat.hot_water;8000;MWh/yr;typical\n"
+                               "V;demand;heat.hot_water;;MWh/yr;\n")
+    data = load_dataset(facilities, flows, taxonomy=tax)
+    assert data.report.ok, data.report.format()
+    links = match(data, taxonomy=tax).links.set_index("demand_facility_id")
+    ends = ["supply_evidence", "supply_precision", "demand_evidence", "demand_precision"]
+    assert links.loc["K", ends].tolist() == ["published", "site", "typical", "town"]
+    assert links.loc["V", ends].tolist() == ["published", "site", "", ""]  # not stated: empty, never NaN
+    assert [c for c in links.reset_index().columns if c in ends] == [c for c in LINK_COLUMNS if c in ends]
+
+
+def test_files_without_evidence_or_precision_give_empty_link_columns(tax):
+    from geo.pipeline import match
+    from geo.schema import Dataset
+
+    fac, flows = _two(tax, 2.0)
+    links = match(Dataset(fac, flows), taxonomy=tax).links
+    assert len(links) == 1
+    assert links[["supply_evidence", "supply_precision", "demand_evidence", "demand_precision"]].eq("").all(axis=None)
