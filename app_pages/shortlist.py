@@ -192,7 +192,7 @@ involved = facilities[facilities["facility_id"].isin(set(links["supply_facility_
 st.title(tr("page.shortlist"))
 state.show_url_notes()
 state.show_left_out(loaded, filters.view)
-st.caption(tr("shortlist.caption", links=len(links), total=len(loaded.links)))
+st.caption(tr("shortlist.caption", links=len(links), total=links.attrs.get("of", len(links))))
 if filters.view == "full" and len(links):  # the public views give no sums that could add up to a hidden flow
     not_running = links[links["status"] != "existing"]
     st.caption(tr("shortlist.totals", totals=state.totals_text(allocation_totals(not_running).iloc[0])))

@@ -31,7 +31,7 @@ from geo.schema import Dataset
 from geo.network import RoadNetwork, road_network
 from geo.pipeline import MATCH_STAGES, match
 from geo.routing import Route, route
-from geo.privacy import public_facilities, public_links
+from geo.privacy import public_facilities, public_links, visible_facilities
 from geo.selection import Filters, select_facilities, select_links
 from geo.taxonomy import resource_group
 from geo.workspace import FACILITY_FIELDS, FLOW_FIELDS, Author, Workspace
@@ -62,6 +62,9 @@ class Loaded:
     network: str = ""
     #: choices of each list filter (country, cluster, group, basis)
     options: dict[str, list[str]] = field(default_factory=dict)
+    #: the same choices as the public views may offer them: no cluster or country that only facilities whose
+    #: every flow is confidential have (listing it would say such a site exists there)
+    public_options: dict[str, list[str]] = field(default_factory=dict)
     #: lower bounds of the map's score classes, from all links (so a filter never recolours the map)
     score_breaks: tuple[float, ...] = SCORE_BINS
     #: records left out because of an error: table, file, row, facility_id, reason (geo.schema.Dataset.skipped)
@@ -212,7 +215,8 @@ def _load(key: str, location: str | None, network_key: str, _roads: RoadNetwork 
     fac["role"] = facility_roles(fac, result.flows)
     problems = dataset.report.to_frame()
     return Loaded(fac, result.flows, result.links, problems, name, roads.info.get("source", "") if roads else "",
-                  _options(fac, result.links), score_breaks(result.links["score"]), dataset.skipped)
+                  _options(fac, result.links), _public_options(fac, result.flows, result.links),
+                  score_breaks(result.links["score"]), dataset.skipped)
 
 
 def _version() -> tuple[str | None, str, str]:
@@ -379,8 +383,8 @@ def show_left_out(loaded: Loaded, view: str) -> None:
     Rows with errors are left out of the map and the matching; without this
     note a workspace whose only facility is invalid would show an empty map
     and no reason. The first few are named (id, row and what is wrong), the
-    rest counted; the public screen (``view="screen"``, which hides names)
-    only counts them. The Data page lists every problem.
+    rest counted; the public views only count them (a facility left out may
+    be one whose flows are confidential). The Data page lists every problem.
     """
     skipped = loaded.skipped
     if skipped.empty:
@@ -389,7 +393,7 @@ def show_left_out(loaded: Loaded, view: str) -> None:
     flows = len(skipped) - len(facilities)
     parts = []
     if len(facilities):
-        named = [] if view == "screen" else [tr("left_out.named", id=_record(rec.facility_id), row=rec.row,
+        named = [] if view != "full" else [tr("left_out.named", id=_record(rec.facility_id), row=rec.row,
                                                 reason=rec.reason)
                                              for rec in facilities.head(LEFT_OUT_NAMED).itertuples()]
         if named and len(facilities) > len(named):
@@ -422,6 +426,20 @@ def _options(fac: pd.DataFrame, links: pd.DataFrame) -> dict[str, list[str]]:
     }
 
 
+def _public_options(fac: pd.DataFrame, flows: pd.DataFrame, links: pd.DataFrame) -> dict[str, list[str]]:
+    """The choices of each list filter in the public views: clusters and countries of the facilities those
+    views show (a confidential link's generalised ends still carry their countries, so those stay)."""
+    options = _options(visible_facilities(fac, flows), links)
+    ends = pd.concat([links["supply_country"], links["demand_country"]]).dropna()
+    options["country"] = sorted(set(options["country"]) | set(ends[ends != ""]))
+    return options
+
+
+def view_options(loaded: Loaded, view: str) -> dict[str, list[str]]:
+    """The list filters' choices in ``view``: every value in the full view, the public ones otherwise."""
+    return loaded.options if view == "full" or not loaded.public_options else loaded.public_options
+
+
 def filters(loaded: Loaded) -> Filters:
     """The filters in force: started from the URL, then the sidebar's (their widget state), written back to the URL.
 
@@ -430,7 +448,7 @@ def filters(loaded: Loaded) -> Filters:
     """
     _init_from_url()
     _restore_kept()
-    for name, choices in loaded.options.items():
+    for name, choices in view_options(loaded, st.session_state["f_view"]).items():
         key = f"f_{name}"
         st.session_state[key] = [v for v in st.session_state.get(key, []) if v in choices]
     chosen = Filters(
@@ -452,7 +470,7 @@ def filter_widgets(loaded: Loaded) -> Filters:
     bar.header(tr("filters.header"))
     code = lang()  # fixed in the format functions: a widget may call them after the run
     shown = {"group": lambda g: resource_name(g, code), "basis": lambda b: word("basis", b, code)}
-    for name, choices in loaded.options.items():
+    for name, choices in view_options(loaded, chosen.view).items():
         bar.multiselect(tr(f"filters.{name}"), choices, key=f"f_{name}", placeholder=tr("filters.all"),
                         on_change=_changed, format_func=shown.get(name, str))
     bar.slider(tr("filters.min_score"), 0.0, 100.0, step=5.0, key="f_min_score", on_change=_changed)

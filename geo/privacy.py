@@ -89,7 +89,7 @@ from geo.taxonomy import resource_group
 
 __all__ = ["CELL_SIZES_KM", "DISTANCE_STEP_KM", "KEPT_COLUMNS", "MIN_SHARED", "SECTIONS", "generalise_points",
            "nace_section", "pseudonym", "public_facilities", "public_links", "quantity_range", "sector_label",
-           "select_view"]
+           "select_view", "visible_facilities"]
 
 #: Short names of the NACE Rev. 2 sections (our own wording of the section titles).
 SECTIONS = {
@@ -346,7 +346,8 @@ def public_links(links: pd.DataFrame, *, everything: bool = False,
     open_rows = _public_open(links[~secret], shares=shares[~secret], everything=everything)
     if not secret.any():
         return open_rows
-    return _in_order(links, open_rows, _public_hidden(links[secret], population=_population(facilities, links)))
+    hidden = _public_hidden(links[secret], population=_population(facilities, links))
+    return _ranked_without_gaps(_in_order(links, open_rows, hidden), links, secret, hidden.index)
 
 
 def _public_open(links: pd.DataFrame, *, shares: np.ndarray, everything: bool) -> pd.DataFrame:
@@ -366,6 +367,25 @@ def _public_hidden(links: pd.DataFrame, *, population: pd.DataFrame) -> pd.DataF
         return out
     _hide_names(out)
     return out[_generalise(out, population)]
+
+
+def _ranked_without_gaps(public: pd.DataFrame, links: pd.DataFrame, secret: np.ndarray,
+                         shown_secret: pd.Index) -> pd.DataFrame:
+    """``public`` ranked among the links a public view can show at all (``attrs['of']`` says how many).
+
+    A confidential link whose ends no cell can hide is left out; keeping the
+    engine's ranks would leave a gap where it stood, which tells that it
+    exists and about what it scores. Each rank drops by the number of such
+    links ranked above it.
+    """
+    dropped = links.index[secret].difference(shown_secret)
+    out = public
+    if len(dropped) and "rank" in public and len(public):
+        gone = np.sort(links.loc[dropped, "rank"].to_numpy(dtype=float))
+        rank = public["rank"].to_numpy(dtype=float)
+        out = public.assign(rank=(rank - np.searchsorted(gone, rank, side="left")).astype(public["rank"].dtype))
+    out.attrs["of"] = len(links) - len(dropped)
+    return out
 
 
 def _in_order(links: pd.DataFrame, *parts: pd.DataFrame) -> pd.DataFrame:
@@ -494,7 +514,7 @@ def public_facilities(facilities: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _public_facilities(facilities: pd.DataFrame, flows: pd.DataFrame) -> pd.DataFrame:
+def visible_facilities(facilities: pd.DataFrame, flows: pd.DataFrame) -> pd.DataFrame:
     """The facilities a public view may show, each with its role from its public flows alone.
 
     A facility whose every flow is confidential is left out.
@@ -539,20 +559,26 @@ def select_view(facilities: pd.DataFrame, flows: pd.DataFrame, links: pd.DataFra
         The facilities to show.
     links : DataFrame
         The links to show, best first, with ``quantity_range`` (and, in the
-        public views, ``supply_cell_km`` and ``demand_cell_km``).
+        public views, ``supply_cell_km`` and ``demand_cell_km``);
+        ``attrs['of']`` is how many links the view shows with no filter (a
+        public view leaves out the confidential links it cannot hide, and
+        ranks the others without their gaps).
     """
     if filters.view == "full":
-        kept = select_links(links, facilities, filters)
-        return _with_ends(facilities, select_facilities(facilities, filters), kept), kept.assign(quantity_range="")
-    shown = _public_facilities(facilities, flows)
+        kept = select_links(links, facilities, filters).assign(quantity_range="")
+        kept.attrs["of"] = len(links)
+        return _with_ends(facilities, select_facilities(facilities, filters), kept), kept
+    shown = visible_facilities(facilities, flows)
     secret = _confidential(links)
     shares = pd.Series(_shares_allocation(links, secret), index=links.index)
     chosen = _chosen_facilities(shown, filters)
     open_kept = _open_links(links[~secret], shown, chosen, filters)
     public = _public_open(open_kept, shares=shares[open_kept.index].to_numpy(), everything=filters.view == "screen")
+    public.attrs["of"] = len(links)
     if secret.any():
         hidden = _public_hidden(links[secret], population=_population(facilities, links))
-        public = _in_order(links, public, hidden[_hidden_kept(hidden, filters)])
+        public = _ranked_without_gaps(_in_order(links, public, hidden[_hidden_kept(hidden, filters)]), links, secret,
+                                      hidden.index)
     fac = _with_ends(shown, chosen, open_kept)
     if filters.view == "screen":
         fac = public_facilities(fac)

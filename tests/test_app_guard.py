@@ -131,7 +131,7 @@ def test_the_server_never_sends_error_details_of_an_uncaught_exception():
 ])
 def test_a_workspace_whose_only_facility_is_invalid_names_it_on_the_map(workspace, change, problem):
     _written_elsewhere(workspace.path, pd.DataFrame([LONELY | change]), pd.DataFrame([LONELY_FLOW]))
-    at = app()
+    at = app(view="full")
     assert not at.exception and not errors(at)
     assert at.caption[0].value.startswith("0 facilities and 0 candidate links shown")
     assert [w.value for w in at.warning] == [left_out(problem)]
@@ -158,7 +158,7 @@ def left_out(problem: str) -> str:
 
 def test_a_workspace_whose_only_facility_is_invalid_opens_every_page(workspace):
     workspace.save(pd.DataFrame([LONELY | {"lat": float("nan")}]), pd.DataFrame([LONELY_FLOW]))
-    at = app("shortlist")
+    at = app("shortlist", view="full")
     assert not at.exception and not errors(at)
     assert [w.value for w in at.warning] == [left_out("row 1, lat: latitude is empty")]
     assert at.dataframe[0].value.empty
@@ -172,7 +172,7 @@ def test_the_valid_rest_is_mapped_beside_the_note_on_an_invalid_facility(workspa
     receiver, demand = _receiver()
     broken = LONELY | {"facility_id": "LONE-3", "name": "Mill without a place", "lat": "", "lon": ""}
     workspace.save(pd.DataFrame([LONELY, receiver, broken]), pd.DataFrame([LONELY_FLOW, demand]))
-    at = app()
+    at = app(view="full")
     assert not at.exception and not errors(at)
     assert at.caption[0].value.startswith("2 facilities and 1 candidate links shown")
     assert [w.value for w in at.warning] == [state.plain(
@@ -180,9 +180,11 @@ def test_the_valid_rest_is_mapped_beside_the_note_on_an_invalid_facility(workspa
         "The Data page lists every problem.")]
 
 
-def test_the_public_screen_counts_left_out_facilities_without_naming_them(workspace):
+@pytest.mark.parametrize("view", ["public", "screen"])
+def test_the_public_views_count_left_out_facilities_without_naming_them(workspace, view):
+    """A facility left out may be one whose flows are confidential: the views shown to an audience only count."""
     workspace.save(pd.DataFrame([LONELY | {"name": "", "facility_id": "SECRET-1"}]), pd.DataFrame())
-    at = app("shortlist", view="screen")
+    at = app("shortlist", view=view)
     assert [w.value for w in at.warning] == [state.plain(
         "1 facility left out because of an error. The Data page lists every problem.")]
 

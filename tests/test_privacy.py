@@ -252,6 +252,26 @@ def test_a_confidential_end_that_no_cell_can_hide_is_left_out():
     assert public.empty
 
 
+@pytest.mark.parametrize("view", ["public", "screen"])
+def test_a_link_left_out_leaves_no_gap_in_the_ranks_nor_in_the_count(view):
+    """The confidential link no cell can hide (rank 2) is left out; rank 3 becomes 2 and the total says 2 links,
+    so nothing tells that a third exists, nor about where it ranked."""
+    facilities, flows, links = _small()
+    far = facilities.assign(lon=np.where(facilities["facility_id"] == SECRET_ID, 14.0, facilities["lon"]),
+                            lat=np.where(facilities["facility_id"] == SECRET_ID, 55.0, facilities["lat"]))
+    secret = links["rank"] == 2
+    links.loc[secret, "supply_lon"], links.loc[secret, "supply_lat"] = 14.0, 55.0
+    _, public = select_view(far, flows, links, Filters(view=view))
+    assert list(public["rank"]) == [1, 2] and public.attrs["of"] == 2
+    assert list(public["score"]) == [90.2, 60.0]
+    only_quarry = select_view(far, flows, links, Filters(view=view, min_score=61.0))[1]
+    assert list(only_quarry["rank"]) == [1] and only_quarry.attrs["of"] == 2
+    everything = public_links(links, facilities=far, everything=view == "screen")
+    assert list(everything["rank"]) == [1, 2] and everything.attrs["of"] == 2
+    full = select_view(far, flows, links, Filters(view="full"))[1]
+    assert list(full["rank"]) == [1, 2, 3] and full.attrs["of"] == 3
+
+
 def test_the_public_screen_hides_every_name_and_its_search_sees_only_what_it_shows():
     facilities, flows, links = _small()
     fac, public = select_view(facilities, flows, links, Filters(view="screen"))
@@ -358,3 +378,18 @@ def _text_of(path, blob: bytes) -> str:
         text = blob.decode("utf-8-sig")
         return text + "\n" + "\n".join("\t".join(r) for r in csv.reader(io.StringIO(text)))
     return blob.decode("utf-8")
+
+
+def test_the_public_views_list_no_cluster_that_only_a_confidential_site_has():
+    """The filter lists of the public views come from what they show: 'Steel town' has only the steel works,
+    whose every flow is confidential, so naming it would say such a site is there."""
+    from app_pages.state import Loaded, _options, _public_options, view_options
+
+    facilities, flows, links = _small()
+    loaded = Loaded(facilities, flows, links, pd.DataFrame(), "test", options=_options(facilities, links),
+                    public_options=_public_options(facilities, flows, links))
+    assert "Steel town" in view_options(loaded, "full")["cluster"]
+    for view in ("public", "screen"):
+        options = view_options(loaded, view)
+        assert options["cluster"] == ["Lakeside"] and options["country"] == ["FI"]
+        assert options["group"] == view_options(loaded, "full")["group"]
