@@ -1,8 +1,9 @@
 """The base map: OpenStreetMap tiles over an offline base map, with Leaflet served locally.
 
 The offline base map lies in panes below the tiles: online, the tiles cover
-it; offline, the tiles fail and it shows instead: land and borders (Natural
-Earth 1:10m), lakes (OpenStreetMap), towns (GeoNames) and, when a road
+it; offline, the tiles fail and it shows instead: land (OpenStreetMap's
+coast, generalised to 100 m), borders (Natural Earth 1:10m), lakes
+(OpenStreetMap), towns (GeoNames) and, when a road
 network is loaded, its roads (:mod:`layers.roads`). Each is a GeoJSON file
 the browser fetches once (:mod:`layers.assets`), drawn on a canvas.
 """
@@ -156,9 +157,17 @@ _OFFLINE_SCRIPT = """
         return 0;
     }
     load("land", function (data) {
-        drawn.land = L.geoJSON(data, {pane: "land", renderer: renderer("land"), interactive: false,
+        // one file: the land (OpenStreetMap), then the borders between countries (Natural Earth) over it
+        function kind(border) {
+            return {type: "FeatureCollection", features: data.features.filter(function (f) {
+                return (f.properties.kind === "border") === border; })};
+        }
+        drawn.land = L.geoJSON(kind(false), {pane: "land", renderer: renderer("land"), interactive: false,
             attribution: options.attribution.land,
-            style: {fillColor: colours.land, fillOpacity: 1, color: colours.border, weight: 0.8}}).addTo(map);
+            style: {fillColor: colours.land, fillOpacity: 1, color: colours.border, weight: 0.6}}).addTo(map);
+        drawn.borders = L.geoJSON(kind(true), {pane: "land", renderer: renderer("land"), interactive: false,
+            attribution: options.attribution.borders,
+            style: {color: colours.border, weight: 1.2, dashArray: "6 3"}}).addTo(map);
     });
     load("lakes", function (data) {
         var all = data.features, shownFrom = null;

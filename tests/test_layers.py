@@ -8,7 +8,6 @@ import folium
 import numpy as np
 import pandas as pd
 import pytest
-import shapely
 
 from geo.privacy import public_links, quantity_range, sector_label
 from layers.assets import vendored
@@ -140,31 +139,6 @@ def test_fit_view_shows_every_point(lon, lat, zoom):
     assert fitted == zoom
     assert min(lat) <= center[0] <= max(lat) and min(lon) <= center[1] <= max(lon)
     assert fit_view([], []) is None
-
-
-@pytest.mark.skipif(not vendored(), reason="offline assets not installed (make vendor)")
-def test_the_app_map_fetches_the_land_layer_and_a_standalone_map_inlines_it():
-    from layers.assets import land_file, land_outlines, land_url
-    from layers.basemap import base_map
-
-    land = json.loads(land_file().read_text(encoding="utf-8"))
-    names = {f["properties"]["name"] for f in land["features"]}
-    assert {"Finland", "Sweden", "Estonia", "Denmark"} <= names
-    assert len(land["features"]) == len(land_outlines(detailed=True))
-    fetched = base_map(land_url=land_url()).get_root().render()
-    inlined = base_map().get_root().render()
-    assert "fetch(urls[name])" in fetched and json.dumps(land_url()) in fetched
-    assert '"Finland"' not in fetched and len(fetched) < 40_000  # no coastline in the page itself
-    assert '"Finland"' in inlined and "fetch(" not in inlined
-
-
-@pytest.mark.skipif(not vendored(), reason="offline assets not installed (make vendor)")
-def test_the_coast_is_natural_earth_1_to_10m():
-    from layers.assets import land_outlines
-
-    fine, light = land_outlines(detailed=True), land_outlines()
-    finland = [shapely.get_num_coordinates(t.geometry[t["name"] == "Finland"]).sum() for t in (fine, light)]
-    assert finland[0] > 4 * finland[1]  # 1:10m, barely simplified, against the 1:50m inlined in a standalone map
 
 
 def test_lakes_of_the_region_are_cut_from_the_world_and_small_ones_left_out(tmp_path):
