@@ -3,8 +3,8 @@
 ``make postgis`` installs ``postgresql`` and ``postgresql-postgis``. The
 server runs from a fresh data folder under the system's temporary folder,
 listens only on a Unix socket in that folder (no TCP port), trusts local
-connections, skips fsync (unless started ``durable``), and is stopped and removed when the test process
-ends. PostgreSQL refuses to run as root, so as root it runs as the
+connections, skips fsync (unless started ``durable``), and is stopped and removed when the test session
+(or else the process) ends. PostgreSQL refuses to run as root, so as root it runs as the
 ``postgres`` user the package creates (else ``nobody``) through ``runuser``.
 
 Each test gets a database of its own (:meth:`Cluster.new_database`), made
@@ -122,6 +122,17 @@ class Cluster:
 
 
 _cluster: Cluster | None = None
+
+
+def stop() -> None:
+    """Stop and remove this process's server, if one was started (tests/conftest.py, as the session ends).
+
+    Also registered with atexit, but a pytest-xdist worker may be ended before its atexit handlers finish.
+    """
+    global _cluster
+    if _cluster is not None:
+        _cluster.stop()
+        _cluster = None
 
 
 def cluster() -> Cluster:

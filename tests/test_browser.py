@@ -8,6 +8,7 @@ the vendored map assets are missing (``make test`` installs both).
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import os
@@ -82,27 +83,60 @@ def _start_app(env: dict[str, str]):
     else:
         process.kill()
         pytest.fail("the app did not start: " + process.stderr.read().decode()[-2000:])
-    yield url
-    process.terminate()
-    process.wait(timeout=20)
+    try:
+        yield url
+    finally:  # also when the generator is closed early
+        process.terminate()
+        process.wait(timeout=20)
+
+
+#: What a page may load: the app's server and the browser's own kinds of address; anything else is blocked.
+_LOCAL = ("http://127.0.0.1", "http://localhost", "data:", "blob:", "file:", "about:")
+#: How long a new app server may take to draw its first map (imports, the first match, a road network read),
+#: on a loaded machine. Waited once, by _warm_up, so that the tests' own waits start on a warm server.
+WARM_UP_MS = 240_000
+
+
+def _warm_up(browser, url: str, *, text: str | None = None) -> None:
+    """Open the app in a throw-away session and wait for its map (and this text), then close it.
+
+    A server's first session does what later ones find cached; under load that alone can take longer than
+    a test's waits for what it checks.
+    """
+    context = browser.new_context(viewport={"width": 1400, "height": 950})
+    context.route("**/*", lambda route: route.continue_() if route.request.url.startswith(_LOCAL) else route.abort())
+    page = context.new_page()
+    page.goto(url)
+    page.frame_locator("iframe[title='streamlit_folium.st_folium']").locator("path.leaflet-interactive").first \
+        .wait_for(state="attached", timeout=WARM_UP_MS)
+    if text is not None:
+        page.get_by_text(text).first.wait_for(timeout=WARM_UP_MS)
+    context.close()
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
+def server(tmp_path_factory, browser):
     workspace = tmp_path_factory.mktemp("app") / "workspace.gpkg"
     _hostile_workspace(workspace)
-    yield from _start_app({"SYMBIOSIS_WORKSPACE": str(workspace)})
+    with contextlib.closing(_start_app({"SYMBIOSIS_WORKSPACE": str(workspace)})) as app:
+        url = next(app)
+        _warm_up(browser, url)
+        yield url
 
 
 @pytest.fixture(scope="module")
-def road_server(tmp_path_factory):
+def road_server(tmp_path_factory, browser):
     """Two sites in central Kotka and pyrosm's bundled Kotka extract as the road network."""
     pyrosm = pytest.importorskip("pyrosm")
     from tests.test_app import _kotka_workspace
 
     workspace = Workspace(tmp_path_factory.mktemp("roads") / "workspace.gpkg")
     _kotka_workspace(workspace)
-    yield from _start_app({"SYMBIOSIS_WORKSPACE": str(workspace.path), "SYMBIOSIS_NETWORK": pyrosm.get_data("test_pbf")})
+    env = {"SYMBIOSIS_WORKSPACE": str(workspace.path), "SYMBIOSIS_NETWORK": pyrosm.get_data("test_pbf")}
+    with contextlib.closing(_start_app(env)) as app:
+        url = next(app)
+        _warm_up(browser, url, text="Road distances from test.osm.pbf")
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -122,7 +156,7 @@ def page(browser):
 
     def only_local(route):
         url = route.request.url
-        if url.startswith(("http://127.0.0.1", "http://localhost", "data:", "blob:", "file:", "about:")):
+        if url.startswith(_LOCAL):
             route.continue_()
         else:
             page.outside_requests.append(url)

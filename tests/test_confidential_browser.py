@@ -16,6 +16,7 @@ file. Shares the server start-up and browser fixtures of tests/test_browser.py.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import re
@@ -34,6 +35,7 @@ from tests.test_privacy import _leaks, _text_of
 ROOT = Path(__file__).resolve().parent.parent
 playwright = pytest.importorskip("playwright.sync_api")
 from tests.test_browser import CHROMIUM, _map_frame, _start_app, browser, page  # noqa: E402, F401 - fixtures by name
+from tests.test_browser import _warm_up  # noqa: E402
 
 pytestmark = pytest.mark.skipif(not (Path(CHROMIUM).exists() and vendored()),
                                 reason="needs Debian's chromium and the vendored map assets (make test installs them)")
@@ -76,10 +78,13 @@ def _workspace(path: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
+def server(tmp_path_factory, browser):
     workspace = tmp_path_factory.mktemp("confidential") / "workspace.gpkg"
     _workspace(workspace)
-    yield from _start_app({"SYMBIOSIS_WORKSPACE": str(workspace)})
+    with contextlib.closing(_start_app({"SYMBIOSIS_WORKSPACE": str(workspace)})) as app:
+        url = next(app)
+        _warm_up(browser, url)
+        yield url
 
 
 def _listen(page) -> list[bytes]:
