@@ -16,6 +16,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -68,10 +69,12 @@ def _hostile_workspace(path: Path) -> None:
 def _start_app(env: dict[str, str]):
     """``streamlit run app.py`` on a free port with these environment variables; yields its URL."""
     port = _free_port()
+    # the server's log goes to a file, never a pipe: a pipe nobody reads fills up and then stops the server
+    log = tempfile.NamedTemporaryFile(prefix="symbiosis-app-", suffix=".log", delete=False)  # noqa: SIM115
     process = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.headless", "true",
          "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        cwd=ROOT, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=log)
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 60
     while time.time() < deadline:
@@ -82,12 +85,14 @@ def _start_app(env: dict[str, str]):
             time.sleep(0.3)
     else:
         process.kill()
-        pytest.fail("the app did not start: " + process.stderr.read().decode()[-2000:])
+        pytest.fail("the app did not start: " + Path(log.name).read_text(errors="replace")[-2000:])
     try:
         yield url
     finally:  # also when the generator is closed early
         process.terminate()
         process.wait(timeout=20)
+        log.close()
+        Path(log.name).unlink(missing_ok=True)
 
 
 #: What a page may load: the app's server and the browser's own kinds of address; anything else is blocked.
