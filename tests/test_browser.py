@@ -186,10 +186,24 @@ def _shot(page, name: str) -> None:
     page.screenshot(path=str(SHOTS / f"{name}.png"))
 
 
+def _settled_box(page, locator, *, timeout_ms: int = 10_000) -> dict:
+    """The element's box once it stops moving: a search or filter flies the map to what it selects, and a
+    click made during the flight lands where the marker was."""
+    box, waited = locator.bounding_box(), 0
+    while waited < timeout_ms:
+        page.wait_for_timeout(250)
+        waited += 250
+        now = locator.bounding_box()
+        if now == box:
+            return now
+        box = now
+    return box
+
+
 def _click_marker(page, frame, fill: str) -> None:
     """Click a circle marker of this fill colour at its centre, as a user would."""
     marker = frame.locator(f"path.leaflet-interactive[fill='{fill}']").first
-    box = marker.bounding_box()
+    box = _settled_box(page, marker)
     page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
     page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
 
