@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from geo.workspace import Workspace
-
-APP = str(Path(__file__).resolve().parent.parent / "app.py")
-TIMEOUT = 60
+from tests.helpers import APP, TIMEOUT, app  # noqa: F401 - APP and TIMEOUT for other test modules
 
 
 @pytest.fixture(autouse=True)
@@ -20,15 +17,6 @@ def workspace(tmp_path, monkeypatch):
     path = tmp_path / "workspace.gpkg"
     monkeypatch.setenv("SYMBIOSIS_WORKSPACE", str(path))
     return Workspace(path)
-
-
-def app(page: str = "map", **params) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
-    for name, value in params.items():
-        at.query_params[name] = value
-    if page != "map":
-        at.switch_page(f"app_pages/{page}.py")
-    return at.run()
 
 
 def test_map_page_shows_the_demo():

@@ -17,10 +17,9 @@ from streamlit.testing.v1 import AppTest
 from app_pages import state
 from geo.errors import InputError
 from geo.workspace import Workspace
+from tests.helpers import app
 
 ROOT = Path(__file__).resolve().parent.parent
-APP = str(ROOT / "app.py")
-TIMEOUT = 60
 PAGES = ["map", "shortlist", "data"]
 GENERIC = "Something went wrong on this page: RuntimeError. The details are in the server log."
 LONELY = {"facility_id": "LONE-1", "name": "Lonely mill", "lat": 60.52, "lon": 26.93, "nace": "C17.12",
@@ -38,15 +37,6 @@ def workspace(tmp_path, monkeypatch) -> Workspace:
     ws = Workspace(path)
     ws.save(pd.DataFrame([LONELY]), pd.DataFrame([LONELY_FLOW]))
     return ws
-
-
-def app(page: str = "map", **params: str) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
-    for name, value in params.items():
-        at.query_params[name] = value
-    if page != "map":
-        at.switch_page(f"app_pages/{page}.py")
-    return at.run()
 
 
 def page_text(at: AppTest) -> str:

@@ -18,10 +18,9 @@ from geo import i18n
 from geo.export import LABELS, column_labels, write_links
 from geo.i18n import CATALOGUE, RESOURCE_NAMES, language, number, placeholders, resource_name, t, texts
 from geo.taxonomy import load_taxonomy
+from tests.helpers import app as _app
 
 ROOT = Path(__file__).resolve().parent.parent
-APP = str(ROOT / "app.py")
-TIMEOUT = 60
 TRANSLATED = ("fi", "sv")
 
 
@@ -174,15 +173,6 @@ def test_the_html_map_speaks_the_language(tmp_path):
 @pytest.fixture
 def workspace(tmp_path, monkeypatch):
     monkeypatch.setenv("SYMBIOSIS_WORKSPACE", str(tmp_path / "workspace.gpkg"))
-
-
-def _app(page: str = "map", **params) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
-    for name, value in params.items():
-        at.query_params[name] = value
-    if page != "map":
-        at.switch_page(f"app_pages/{page}.py")
-    return at.run()
 
 
 def _drawn(at: AppTest) -> AppTest:

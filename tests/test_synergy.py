@@ -8,7 +8,6 @@ workspace's own tests do.
 from __future__ import annotations
 
 import sqlite3
-import threading
 
 import geopandas as gpd
 import pandas as pd
@@ -23,6 +22,7 @@ from geo.synergy import (PIPELINE_COLUMNS, STAGES, link_key, link_keys, normalis
                          pipeline_table, split_link_key)
 from geo.workspace import Author, Workspace
 from tests import postgis_server
+from tests.helpers import at_once
 
 ANNA = Author("anna-session", "Anna")
 BORIS = Author("boris-session", "Boris")
@@ -189,30 +189,11 @@ def test_a_stage_move_from_a_stale_version_is_refused_and_says_who_moved_it(work
     assert stage(workspace) == "feasibility"
 
 
-def _at_once(*jobs):
-    barrier = threading.Barrier(len(jobs))
-    results: list[object] = [None] * len(jobs)
-
-    def run(i, job):
-        barrier.wait()
-        try:
-            results[i] = job()
-        except Exception as exc:  # noqa: BLE001 - handed back to the test
-            results[i] = exc
-
-    threads = [threading.Thread(target=run, args=(i, job)) for i, job in enumerate(jobs)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
-    return results
-
-
 def test_two_sessions_moving_one_link_at_the_same_moment_one_wins_the_other_is_told(workspace):
     workspace.add_synergy(LINK, author=ANNA)
     version = workspace.synergy(KEY).version
     moves = {ANNA: "contacted", BORIS: "agreed"}
-    results = _at_once(*[lambda a=a, s=s: Workspace(workspace.location).update_synergy(
+    results = at_once(*[lambda a=a, s=s: Workspace(workspace.location).update_synergy(
         KEY, stage=s, base_version=version, author=a) for a, s in moves.items()])
     refused = [r for r in results if isinstance(r, EditConflict)]
     saved = [r for r in results if not isinstance(r, Exception)]
@@ -222,7 +203,7 @@ def test_two_sessions_moving_one_link_at_the_same_moment_one_wins_the_other_is_t
 
 def test_notes_two_sessions_add_at_the_same_moment_are_both_kept(workspace):
     workspace.add_synergy(LINK, author=ANNA)
-    results = _at_once(*[lambda a=a: Workspace(workspace.location).add_synergy_note(KEY, f"note of {a.name}",
+    results = at_once(*[lambda a=a: Workspace(workspace.location).add_synergy_note(KEY, f"note of {a.name}",
                                                                                      author=a) for a in (ANNA, BORIS)])
     assert not [r for r in results if isinstance(r, Exception)], results
     notes = workspace.synergy(KEY).entry["notes"]

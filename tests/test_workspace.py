@@ -11,7 +11,6 @@ import multiprocessing
 import os
 import signal
 import sqlite3
-import threading
 import time
 
 import pandas as pd
@@ -23,6 +22,7 @@ from geo.dataset import load_dataset
 from geo.errors import EditConflict, WorkspaceError
 from geo.workspace import FLOW_FIELDS, SCRIPT, Author, Workspace
 from tests import postgis_server
+from tests.helpers import at_once
 
 ANNA = Author("anna-session", "Anna")
 BORIS = Author("boris-session", "Boris")
@@ -103,33 +103,13 @@ def test_a_value_a_number_column_cannot_hold_is_refused(workspace):
 
 # --- several sessions at once --------------------------------------------------------------------------------
 
-def _at_once(*jobs):
-    """Run the jobs in threads released together; their results (or exceptions) in order."""
-    barrier = threading.Barrier(len(jobs))
-    results: list[object] = [None] * len(jobs)
-
-    def run(i, job):
-        barrier.wait()
-        try:
-            results[i] = job()
-        except Exception as exc:  # noqa: BLE001 - handed back to the test
-            results[i] = exc
-
-    threads = [threading.Thread(target=run, args=(i, job)) for i, job in enumerate(jobs)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
-    return results
-
-
 def test_two_sessions_adding_facilities_at_the_same_moment_keep_both(workspace):
     def adder(author: Author, prefix: str):
         ws = Workspace(workspace.location)  # each session its own object and connections
         return [ws.add_facility({**MILL, "facility_id": f"{prefix}-{i}", "name": f"{prefix} {i}"}, author=author)
                 for i in range(10)]
 
-    results = _at_once(lambda: adder(ANNA, "A"), lambda: adder(BORIS, "B"))
+    results = at_once(lambda: adder(ANNA, "A"), lambda: adder(BORIS, "B"))
     assert not [r for r in results if isinstance(r, Exception)], results
     stored = names(workspace)
     assert all(f"{p}-{i}" in stored for p in "AB" for i in range(10))
@@ -160,7 +140,7 @@ def test_of_two_edits_from_the_same_version_one_is_saved_and_one_refused(workspa
         return Workspace(workspace.location).edit_facility("GREEN", {**base.facility, "name": name}, base.flows,
                                                            base_version=base.version, author=author)
 
-    results = _at_once(lambda: edit(ANNA, "Anna's greenhouse"), lambda: edit(BORIS, "Boris's greenhouse"))
+    results = at_once(lambda: edit(ANNA, "Anna's greenhouse"), lambda: edit(BORIS, "Boris's greenhouse"))
     saved = [r for r in results if not isinstance(r, Exception)]
     refused = [r for r in results if isinstance(r, EditConflict)]
     assert len(saved) == 1 and len(refused) == 1
@@ -355,7 +335,7 @@ def test_a_start_killed_midway_leaves_no_workspace_or_a_whole_one_and_no_tempora
 
 
 def test_two_sessions_starting_the_workspace_at_once_give_one(location):
-    results = _at_once(lambda: Workspace(location).create(pd.DataFrame([MILL]), pd.DataFrame([HEAT]), author=ANNA),
+    results = at_once(lambda: Workspace(location).create(pd.DataFrame([MILL]), pd.DataFrame([HEAT]), author=ANNA),
                        lambda: Workspace(location).create(pd.DataFrame([GREENHOUSE]), pd.DataFrame([DEMAND]),
                                                           author=BORIS))
     assert sum(r is not None for r in results) == 1, results
